@@ -1,0 +1,233 @@
+// `hvnode build`: profile → flat kickstart → rootfs → runtime + settings → %post → squashfs → ISO.
+// Artifacts appear under their final names only when complete; the work tree is removed on
+// success, failure and interrupt alike, and no stage leaves a mount behind (see chroot.ts).
+
+import { spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { HvError, Report } from '../node-runtime/index.ts';
+import { buildRootfs, hostCodename, mirrorLinesFromHost, planApt, readHostSources } from './apt.ts';
+import { applyCommands, installRuntime } from './configure.ts';
+import type { BuildContext } from './context.ts';
+import { BuildLog, requireTools, run } from './exec.ts';
+import { makeIso, makeSquashfs, stageIsoTree } from './iso.ts';
+import { parseKickstart } from './kickstart/index.ts';
+import { loadProfile } from './profile.ts';
+import { renderKickstart } from './render.ts';
+import { runPostScripts } from './scripts.ts';
+
+export const REPO_DIR = resolve(import.meta.dirname, '..');
+export const PROFILES_DIR = join(REPO_DIR, 'kickstarts', 'profiles');
+export const KICKSTARTS_DIR = join(REPO_DIR, 'kickstarts');
+
+export interface BuildOptions {
+  profile: string;
+  out: string;
+  cacheDir?: string;
+  /** Parent of the temporary work tree (default /var/tmp: a build needs a few GiB). */
+  tmpDir?: string;
+  keepWorkdir?: boolean;
+  verbose?: boolean;
+  signal: AbortSignal;
+  say: (msg: string) => void;
+}
+
+export interface StageReport {
+  name: string;
+  seconds: number;
+  bytes?: number;
+}
+
+export interface BuildReport {
+  profile: string;
+  name: string;
+  version: string;
+  iso: string;
+  isoBytes: number;
+  kernel: string;
+  seconds: number;
+  stages: StageReport[];
+}
+
+export function defaultCacheDir(): string {
+  return process.env.XDG_CACHE_HOME
+    ? join(process.env.XDG_CACHE_HOME, 'hvnode')
+    : join(homedir(), '.cache', 'hvnode');
+}
+
+/** Writes a file under a temporary name and renames it into place. */
+export function writeFileAtomic(path: string, data: string): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
+}
+
+async function treeBytes(path: string): Promise<number> {
+  const out = await run('du', ['-sxb', path]);
+  return Number(out.split('\t')[0]);
+}
+
+/** Work trees of builds that died without cleaning up (kill -9, power loss). */
+function sweepStaleWorkdirs(tmpDir: string, say: (m: string) => void): void {
+  if (!existsSync(tmpDir)) return;
+  for (const d of readdirSync(tmpDir)) {
+    if (!d.startsWith('hvnode-build-')) continue;
+    const dir = join(tmpDir, d);
+    let pid = Number.NaN;
+    try {
+      pid = Number(readFileSync(join(dir, 'pid'), 'utf8'));
+    } catch {
+      continue;
+    }
+    try {
+      process.kill(pid, 0);
+    } catch {
+      say(`removing the work tree of an earlier build that did not finish: ${dir}`);
+      removeTree(dir);
+    }
+  }
+}
+
+/**
+ * rm -rf that never crosses into another filesystem: a mount left inside the tree (which the
+ * namespaces should make impossible) stops the removal instead of being emptied.
+ */
+export function removeTree(dir: string): void {
+  // synchronous on purpose: cleanup also runs on the way out of an interrupted build
+  const { status, stderr } = spawnSync('rm', ['-rf', '--one-file-system', dir], { encoding: 'utf8' });
+  if (status !== 0)
+    throw new HvError(`cannot remove the work tree ${dir}: ${stderr.trim()}`, {
+      hint: 'check for mounts below it (findmnt -R) and remove it by hand',
+    });
+}
+
+export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
+  const started = performance.now();
+  const { profile, file: profileFile } = loadProfile(opts.profile, PROFILES_DIR);
+  const out = resolve(opts.out);
+  mkdirSync(out, { recursive: true });
+  const base = `${profile.name}-${profile.version}`;
+  const isoPath = join(out, `${base}.iso`);
+  const partial = join(out, `.${base}.iso.partial`);
+  const ksPath = join(out, `${base}.ks`);
+  const stages: StageReport[] = [];
+  const stage = async <T>(
+    name: string,
+    fn: () => Promise<T> | T,
+    bytes?: () => Promise<number> | number,
+  ): Promise<T> => {
+    opts.signal.throwIfAborted();
+    opts.say(`[${name}] ...`);
+    const t0 = performance.now();
+    const result = await fn();
+    const seconds = Math.round((performance.now() - t0) / 100) / 10;
+    const entry: StageReport = { name, seconds };
+    if (bytes) entry.bytes = await bytes();
+    stages.push(entry);
+    opts.say(
+      `[${name}] done in ${seconds} s${entry.bytes !== undefined ? `, ${(entry.bytes / 2 ** 20).toFixed(1)} MiB` : ''}`,
+    );
+    return result;
+  };
+
+  // Validate everything before touching the system.
+  const flat = await stage('render', () =>
+    renderKickstart({ profile, profileFile, kickstartsDir: KICKSTARTS_DIR }),
+  );
+  writeFileAtomic(ksPath, flat);
+  const { kickstart, report } = parseKickstart(flat, { file: ksPath });
+  const epoch =
+    process.env.SOURCE_DATE_EPOCH ??
+    (profile.sourceDateEpoch !== undefined ? String(profile.sourceDateEpoch) : undefined);
+  const { plan, report: aptReport } = planApt(kickstart, profile, () => {
+    const lines = mirrorLinesFromHost(readHostSources(), hostCodename(), profile.release);
+    if (lines.length === 0) {
+      throw new HvError(`no Debian mirror for "${profile.release}" in the build host's apt sources`, {
+        exitCode: 2,
+        hint: 'set "mirror" in the profile, or add a repo line to the kickstart',
+      });
+    }
+    return lines;
+  });
+  new Report().merge(report).merge(aptReport).throwIfErrors(`the rendered kickstart is not buildable`);
+  for (const w of report.warnings) opts.say(`warning: ${w.file}:${w.line}: ${w.message}`);
+  await requireTools(['mmdebstrap', 'mksquashfs', 'xorriso', 'unshare', 'chroot']);
+
+  const tmpDir = opts.tmpDir ?? '/var/tmp';
+  mkdirSync(tmpDir, { recursive: true });
+  sweepStaleWorkdirs(tmpDir, opts.say);
+  const workdir = mkdtempSync(join(tmpDir, 'hvnode-build-'));
+  writeFileSync(join(workdir, 'pid'), String(process.pid));
+  const log = new BuildLog(join(out, `${base}.build.log`), opts.verbose);
+  writeFileSync(log.path as string, '');
+  const ctx: BuildContext = {
+    profile,
+    kickstart,
+    repoDir: REPO_DIR,
+    cacheDir: opts.cacheDir ?? defaultCacheDir(),
+    workdir,
+    log,
+    signal: opts.signal,
+    env: epoch ? { SOURCE_DATE_EPOCH: epoch } : {},
+    say: opts.say,
+  };
+  const root = join(workdir, 'rootfs');
+  const liveRoot = join(workdir, 'iso');
+  try {
+    await stage(
+      'rootfs',
+      () => buildRootfs(ctx, plan, root),
+      () => treeBytes(root),
+    );
+    await stage('configure', async () => {
+      await installRuntime(ctx, root);
+      await applyCommands(ctx, root);
+    });
+    const { kernelVersion } = await stage('bootloader', () => stageIsoTree(ctx, root, liveRoot));
+    await stage(
+      'post',
+      () => runPostScripts(ctx, root, liveRoot),
+      () => treeBytes(root),
+    );
+    const squashfs = join(liveRoot, 'LiveOS', 'squashfs.img');
+    await stage(
+      'squashfs',
+      () => makeSquashfs(ctx, root, squashfs),
+      () => statSync(squashfs).size,
+    );
+    await stage(
+      'iso',
+      () => makeIso(ctx, liveRoot, partial),
+      () => statSync(partial).size,
+    );
+    renameSync(partial, isoPath);
+    const result: BuildReport = {
+      profile: profileFile,
+      name: profile.name,
+      version: profile.version,
+      iso: isoPath,
+      isoBytes: statSync(isoPath).size,
+      kernel: kernelVersion,
+      seconds: Math.round((performance.now() - started) / 100) / 10,
+      stages,
+    };
+    writeFileAtomic(join(out, 'build-report.json'), `${JSON.stringify(result, null, 2)}\n`);
+    return result;
+  } finally {
+    await log.close();
+    rmSync(partial, { force: true });
+    if (!opts.keepWorkdir) removeTree(workdir);
+    else opts.say(`work tree kept: ${workdir}`);
+  }
+}

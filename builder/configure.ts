@@ -1,0 +1,121 @@
+// The configure stage: installs the node runtime and applies the kickstart commands the builder
+// acts on (timezone, lang, keyboard, rootpw, user, services), before the %post scripts run.
+
+import { chmodSync, copyFileSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { dataError, formatRelease } from '../node-runtime/index.ts';
+import { bundleRuntime } from './bundle.ts';
+import { inChroot, rootPath } from './chroot.ts';
+import type { BuildContext } from './context.ts';
+import type { KsCommand } from './kickstart/index.ts';
+
+function put(root: string, path: string, content: string, mode = 0o644): void {
+  const file = rootPath(root, path);
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, content, { mode });
+  chmodSync(file, mode);
+}
+
+export async function installRuntime(ctx: BuildContext, root: string): Promise<void> {
+  const bundle = rootPath(root, '/usr/lib/hvnode/hvnode-node.mjs');
+  mkdirSync(dirname(bundle), { recursive: true });
+  await bundleRuntime(ctx.repoDir, bundle);
+  chmodSync(bundle, 0o755);
+  const link = rootPath(root, '/usr/bin/hvnode-node');
+  rmSync(link, { force: true });
+  symlinkSync('../lib/hvnode/hvnode-node.mjs', link);
+  copyFileSync(
+    join(ctx.repoDir, 'node-runtime', 'units', 'hvnode-ready.service'),
+    rootPath(root, '/usr/lib/systemd/system/hvnode-ready.service'),
+  );
+  put(
+    root,
+    '/etc/hvnode-release',
+    formatRelease({ name: ctx.profile.name, version: ctx.profile.version, runtimeVersion: undefined }),
+  );
+}
+
+const where = (c: KsCommand) => `${c.file}:${c.line}`;
+
+export async function applyCommands(ctx: BuildContext, root: string): Promise<void> {
+  for (const c of ctx.kickstart.commands) {
+    const arg = c.positional[0];
+    switch (c.name) {
+      case 'timezone': {
+        if (!arg)
+          throw dataError('timezone needs a zone name', where(c), 'e.g. timezone --utc Europe/Berlin');
+        if (!/^[A-Za-z0-9_+/-]+$/.test(arg) || arg.includes('..'))
+          throw dataError(`invalid time zone "${arg}"`, where(c));
+        rmSync(rootPath(root, '/etc/localtime'), { force: true });
+        symlinkSync(`/usr/share/zoneinfo/${arg}`, rootPath(root, '/etc/localtime'));
+        put(root, '/etc/timezone', `${arg}\n`);
+        break;
+      }
+      case 'lang':
+        if (!arg) throw dataError('lang needs a locale', where(c), 'e.g. lang en_US.UTF-8');
+        put(root, '/etc/default/locale', `LANG=${arg}\n`);
+        break;
+      case 'keyboard': {
+        const layout = typeof c.options.vckeymap === 'string' ? c.options.vckeymap : arg;
+        if (layout) put(root, '/etc/default/keyboard', `XKBMODEL=pc105\nXKBLAYOUT=${layout}\n`);
+        break;
+      }
+      case 'rootpw':
+        await setPassword(ctx, root, 'root', c, arg);
+        break;
+      case 'user': {
+        const name = c.options.name;
+        if (typeof name !== 'string') throw dataError('user needs --name', where(c));
+        const args = ['useradd', '--create-home'];
+        if (typeof c.options.groups === 'string') args.push('--groups', c.options.groups);
+        if (typeof c.options.shell === 'string') args.push('--shell', c.options.shell);
+        await inChroot(ctx, root, [...args, name], { what: 'useradd', where: where(c) });
+        if (typeof c.options.password === 'string') await setPassword(ctx, root, name, c, c.options.password);
+        break;
+      }
+      case 'services': {
+        for (const [opt, verb] of [
+          ['enabled', 'enable'],
+          ['disabled', 'disable'],
+        ] as const) {
+          const list = c.options[opt];
+          if (typeof list !== 'string') continue;
+          const units = list
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean);
+          if (units.length > 0)
+            await inChroot(ctx, root, ['systemctl', verb, ...units], {
+              what: `systemctl ${verb}`,
+              where: where(c),
+            });
+        }
+        break;
+      }
+      default:
+        // repo/url/bootloader are used by other stages; the rest is kept but not acted on
+        break;
+    }
+  }
+}
+
+async function setPassword(
+  ctx: BuildContext,
+  root: string,
+  user: string,
+  c: KsCommand,
+  secret: string | undefined,
+): Promise<void> {
+  if (c.options.lock === true) {
+    await inChroot(ctx, root, ['usermod', '--lock', user], { what: 'usermod --lock', where: where(c) });
+    if (secret === undefined) return;
+  }
+  if (secret === undefined) throw dataError(`${c.name} needs a password or --lock`, where(c));
+  const crypted = c.options.iscrypted === true;
+  // chpasswd reads the secret on stdin: it never appears in a process list or the build log
+  await inChroot(ctx, root, ['chpasswd', ...(crypted ? ['--encrypted'] : [])], {
+    what: 'chpasswd',
+    where: where(c),
+    input: `${user}:${secret}\n`,
+  });
+}

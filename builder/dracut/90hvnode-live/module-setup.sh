@@ -1,0 +1,17 @@
+#!/bin/bash
+# hvnode-live: what dmsquash-live needs on top of itself to boot an hvnode image.
+
+check() {
+    # only when asked for by name (add_dracutmodules in /etc/dracut.conf.d/90-hvnode.conf)
+    return 255
+}
+
+depends() {
+    echo dmsquash-live
+}
+
+install() {
+    inst_multiple mkdir sed
+    inst_hook pre-mount 50 "$moddir/hvnode-overlay-dirs.sh"
+    inst_hook pre-pivot 50 "$moddir/hvnode-machine-id.sh"
+}

@@ -1,0 +1,156 @@
+// The live ISO: kernel and initramfs from the image's /boot, the root tree as
+// LiveOS/squashfs.img, isolinux for BIOS boot, all put together by xorriso.
+
+import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { HvError } from '../node-runtime/index.ts';
+import type { BuildContext } from './context.ts';
+import { run } from './exec.ts';
+
+export const ISOLINUX_DIR = '/usr/lib/ISOLINUX';
+export const SYSLINUX_BIOS_DIR = '/usr/lib/syslinux/modules/bios';
+const SYSLINUX_MODULES = ['ldlinux.c32', 'libcom32.c32', 'libutil.c32', 'menu.c32'];
+
+/** Debian kernel versions sort like `6.1.0-50-amd64`; compare numerically, part by part. */
+export function compareKernelVersions(a: string, b: string): number {
+  const pa = a.split(/[.-]/);
+  const pb = b.split(/[.-]/);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const x = pa[i] ?? '';
+    const y = pb[i] ?? '';
+    const d = /^\d+$/.test(x) && /^\d+$/.test(y) ? Number(x) - Number(y) : x.localeCompare(y);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+export function findKernel(root: string): { version: string; vmlinuz: string; initrd: string } {
+  const boot = join(root, 'boot');
+  const versions = (existsSync(boot) ? readdirSync(boot) : [])
+    .filter((f) => f.startsWith('vmlinuz-'))
+    .map((f) => f.slice('vmlinuz-'.length))
+    .sort(compareKernelVersions);
+  const version = versions.at(-1);
+  if (!version) {
+    throw new HvError('the image has no kernel (/boot/vmlinuz-*)', {
+      hint: "add a kernel package (linux-image-amd64) to the profile's packages",
+    });
+  }
+  const initrd = join(boot, `initrd.img-${version}`);
+  if (!existsSync(initrd)) {
+    throw new HvError(`the image has no initramfs for kernel ${version} (${initrd})`, {
+      hint: 'dracut and dracut-live must be in %packages (kickstarts/partials/common-pkgs.ks.hbs)',
+    });
+  }
+  return { version, vmlinuz: join(boot, `vmlinuz-${version}`), initrd };
+}
+
+export function kernelArgs(label: string, append: string | undefined): string {
+  return [
+    `root=live:CDLABEL=${label}`,
+    'rd.live.image',
+    'console=tty0',
+    'console=ttyS0,115200n8',
+    append ?? '',
+  ]
+    .join(' ')
+    .trim();
+}
+
+export function isolinuxConfig(p: { title: string; args: string; timeoutSeconds: number }): string {
+  // TIMEOUT is in tenths of a second and 0 means "wait forever": never write 0
+  const timeout = Math.max(1, p.timeoutSeconds * 10);
+  return `# isolinux: BIOS boot of the live image
+SERIAL 0 115200
+UI menu.c32
+PROMPT 0
+TIMEOUT ${timeout}
+MENU TITLE ${p.title}
+DEFAULT live
+
+LABEL live
+  MENU LABEL ^Start ${p.title}
+  MENU DEFAULT
+  KERNEL vmlinuz0
+  APPEND initrd=initrd0.img ${p.args}
+`;
+}
+
+/** Lays out the ISO tree (LIVE_ROOT) with the bootloader, kernel and initramfs, as livecd-creator did before %post. */
+export function stageIsoTree(ctx: BuildContext, root: string, liveRoot: string): { kernelVersion: string } {
+  const isolinux = join(liveRoot, 'isolinux');
+  mkdirSync(isolinux, { recursive: true });
+  mkdirSync(join(liveRoot, 'LiveOS'), { recursive: true });
+  for (const [dir, file] of [
+    [ISOLINUX_DIR, 'isolinux.bin'],
+    ...SYSLINUX_MODULES.map((m) => [SYSLINUX_BIOS_DIR, m]),
+  ] as const) {
+    const src = join(dir, file);
+    if (!existsSync(src)) {
+      throw new HvError(`missing ${src}`, {
+        exitCode: 2,
+        hint: 'run "npm run setup" (as root), or: apt-get install isolinux syslinux-common',
+      });
+    }
+    copyFileSync(src, join(isolinux, file));
+  }
+  const k = findKernel(root);
+  copyFileSync(k.vmlinuz, join(isolinux, 'vmlinuz0'));
+  copyFileSync(k.initrd, join(isolinux, 'initrd0.img'));
+  const bootloader = ctx.kickstart.commands.filter((c) => c.name === 'bootloader').at(-1);
+  const append = typeof bootloader?.options.append === 'string' ? bootloader.options.append : undefined;
+  const timeout =
+    typeof bootloader?.options.timeout === 'string'
+      ? Number(bootloader.options.timeout)
+      : ctx.profile.bootTimeout;
+  writeFileSync(
+    join(isolinux, 'isolinux.cfg'),
+    isolinuxConfig({
+      title: `${ctx.profile.name} ${ctx.profile.version}`,
+      args: kernelArgs(ctx.profile.label, append),
+      timeoutSeconds: timeout,
+    }),
+  );
+  return { kernelVersion: k.version };
+}
+
+export async function makeSquashfs(ctx: BuildContext, root: string, image: string): Promise<void> {
+  const p = ctx.profile;
+  const args = [root, image, '-noappend', '-comp', p.compression, '-no-progress', '-quiet'];
+  if (p.compression === 'zstd' && p.compressionLevel !== undefined)
+    args.push('-Xcompression-level', String(p.compressionLevel));
+  if (ctx.env.SOURCE_DATE_EPOCH)
+    args.push('-mkfs-time', ctx.env.SOURCE_DATE_EPOCH, '-all-time', ctx.env.SOURCE_DATE_EPOCH);
+  await run('mksquashfs', args, { log: ctx.log, signal: ctx.signal, what: 'mksquashfs' });
+}
+
+export async function makeIso(ctx: BuildContext, liveRoot: string, iso: string): Promise<void> {
+  await run(
+    'xorriso',
+    [
+      '-as',
+      'mkisofs',
+      '-o',
+      iso,
+      '-V',
+      ctx.profile.label,
+      '-iso-level',
+      '3',
+      '-J',
+      '-joliet-long',
+      '-r',
+      '-isohybrid-mbr',
+      join(ISOLINUX_DIR, 'isohdpfx.bin'),
+      '-c',
+      'isolinux/boot.cat',
+      '-b',
+      'isolinux/isolinux.bin',
+      '-no-emul-boot',
+      '-boot-load-size',
+      '4',
+      '-boot-info-table',
+      liveRoot,
+    ],
+    { log: ctx.log, signal: ctx.signal, what: 'xorriso' },
+  );
+}

@@ -1,0 +1,63 @@
+// %post scripts: in the image root (chroot), or on the build host with --nochroot and the
+// environment livecd-creator gave them (INSTALL_ROOT, LIVE_ROOT).
+
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { HvError } from '../node-runtime/index.ts';
+import { inChroot, onHost, rootPath } from './chroot.ts';
+import type { BuildContext } from './context.ts';
+import type { KsScript } from './kickstart/index.ts';
+
+export async function runPostScripts(ctx: BuildContext, root: string, liveRoot: string): Promise<void> {
+  const scripts = ctx.kickstart.scripts.filter((s) => s.kind === 'post');
+  for (const [i, s] of scripts.entries()) {
+    const at = `${s.file}:${s.line}`;
+    ctx.say(`%post ${s.nochroot ? '--nochroot ' : ''}(${at})`);
+    let output: string;
+    try {
+      output = s.nochroot ? await runOnHost(ctx, s, i, root, liveRoot) : await runInRoot(ctx, s, i, root);
+    } catch (err) {
+      if (s.erroronfail || !(err instanceof HvError)) throw err;
+      ctx.say(
+        `warning: %post at ${at} failed and has no --erroronfail; going on: ${err.message.split('\n')[0]}`,
+      );
+      continue;
+    }
+    if (s.log) {
+      const logFile = s.nochroot ? s.log : rootPath(root, s.log);
+      mkdirSync(dirname(logFile), { recursive: true });
+      writeFileSync(logFile, output);
+    }
+  }
+}
+
+async function runInRoot(ctx: BuildContext, s: KsScript, i: number, root: string): Promise<string> {
+  const inside = `/tmp/hvnode-ks-script-${i}`;
+  const file = rootPath(root, inside);
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, s.body, { mode: 0o700 });
+  try {
+    return await inChroot(ctx, root, [s.interpreter, inside], {
+      what: '%post script',
+      where: `${s.file}:${s.line}`,
+    });
+  } finally {
+    rmSync(file, { force: true });
+  }
+}
+
+async function runOnHost(
+  ctx: BuildContext,
+  s: KsScript,
+  i: number,
+  root: string,
+  liveRoot: string,
+): Promise<string> {
+  const file = join(ctx.workdir, `ks-script-nochroot-${i}`);
+  writeFileSync(file, s.body, { mode: 0o700 });
+  return onHost(ctx, [s.interpreter, file], {
+    what: '%post --nochroot script',
+    where: `${s.file}:${s.line}`,
+    env: { INSTALL_ROOT: root, LIVE_ROOT: liveRoot },
+  });
+}

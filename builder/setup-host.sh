@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Prepares a Debian 12 build host for hvnode, idempotently: the Debian packages the builder and
+# its tests use, and the npm dependencies. Run as root. Safe to run again: it installs only
+# what is missing.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  mmdebstrap            # the apt backend
+  squashfs-tools        # mksquashfs
+  xorriso               # the ISO
+  isolinux              # BIOS boot from the ISO
+  syslinux-common       # ldlinux.c32, menu.c32
+  qemu-system-x86       # boot tests
+  qemu-utils
+  util-linux            # unshare, mount namespaces
+  mount
+  cpio
+  zstd
+  bzip2
+  mtools                # FAT images without mounting (this kernel has no vfat)
+  ca-certificates
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup-host: run as root (it installs Debian packages)" >&2
+  exit 2
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup-host: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  echo "setup-host: Debian packages present"
+fi
+
+if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+  echo "setup-host: hvnode's build host needs Node.js 20 or newer (found: $(node --version 2>/dev/null || echo none))" >&2
+  exit 2
+fi
+
+# npm ci only when the lock file changed since the last install
+stamp=node_modules/.hvnode-lock.sha256
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "setup-host: npm ci"
+  npm ci --no-audit --no-fund
+  echo "$want" > "$stamp"
+else
+  echo "setup-host: npm dependencies present"
+fi

@@ -1,0 +1,82 @@
+// hvnode-node: the on-node runtime CLI (bundled to one file for the node's nodejs).
+
+import { readFileSync } from 'node:fs';
+import { dispatch, type Program } from './cli-kit.ts';
+import { describeCmdline, parseCmdline } from './config/index.ts';
+import { dataError, ExitCode, HvError, runCli } from './errors.ts';
+import { activeConsoles, announce, bootMode, readyLine } from './ready.ts';
+import { readRelease } from './release.ts';
+import { runtimeVersion } from './version.ts';
+
+export const program: Program = {
+  prog: 'hvnode-node',
+  summary: 'the hvnode runtime on a node',
+  version: runtimeVersion(),
+  commands: [
+    {
+      name: 'ready',
+      summary: 'print "hvnode: ready VERSION MODE" on every active console',
+      help: `Usage: hvnode-node ready [--cmdline STRING] [--stdout]
+
+Run by hvnode-ready.service once the system is up. VERSION is the image's (from
+/etc/hvnode-release), MODE is how it booted: live (ISO or USB), pxe, installed.
+
+  --cmdline STRING  kernel command line to read the boot mode from (default: /proc/cmdline)
+  --stdout          print to standard output only`,
+      options: { cmdline: { type: 'string' }, stdout: { type: 'boolean' } },
+      run: async ({ values }) => {
+        const cmdline =
+          typeof values.cmdline === 'string' ? values.cmdline : readFileSync('/proc/cmdline', 'utf8');
+        const line = readyLine(readRelease().version ?? runtimeVersion(), bootMode(cmdline));
+        const written = values.stdout ? [] : announce(line, activeConsoles());
+        // standard output goes to the journal under systemd; it is the only target when no console is writable
+        if (values.stdout || written.length === 0 || !process.stdout.isTTY) process.stdout.write(`${line}\n`);
+        return ExitCode.ok;
+      },
+    },
+    {
+      name: 'cmdline',
+      summary: 'parse the kernel command line into a NodeConfig',
+      help: `Usage: hvnode-node cmdline [--cmdline STRING] [--json]
+
+Reads oVirt Node's kernel arguments (BOOTIF, storage_init, adminpw, management_server, ...)
+into a NodeConfig. Unknown arguments are listed and kept for the installed bootloader; a
+malformed value of a known argument is an error that names it.
+
+  --cmdline STRING  the command line to read (default: /proc/cmdline)
+  --json            print {"config": ..., "unknown": [...], "errors": [{"arg", "message"}]}
+
+Exit status: 0, or 65 when a known argument has a malformed value.`,
+      options: { cmdline: { type: 'string' }, json: { type: 'boolean' } },
+      run: async ({ values, positionals }) => {
+        if (positionals.length > 0) {
+          throw dataError(
+            `unexpected argument "${positionals[0]}"`,
+            'hvnode-node cmdline',
+            'give the command line with --cmdline STRING',
+          );
+        }
+        let text: string;
+        try {
+          text = typeof values.cmdline === 'string' ? values.cmdline : readFileSync('/proc/cmdline', 'utf8');
+        } catch (err) {
+          throw new HvError(`cannot read /proc/cmdline: ${(err as Error).message}`, {
+            where: 'hvnode-node cmdline',
+            exitCode: ExitCode.precondition,
+            hint: 'give the command line with --cmdline STRING',
+          });
+        }
+        const result = parseCmdline(text);
+        process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : describeCmdline(result));
+        for (const e of result.errors) process.stderr.write(`hvnode-node: cmdline: ${e.arg}: ${e.message}\n`);
+        return result.errors.length > 0 ? ExitCode.dataError : ExitCode.ok;
+      },
+    },
+    { name: 'autoinstall', summary: 'install the running image to disk from the kernel command line' },
+    { name: 'upgrade', summary: 'write a new image to the inactive root, with rollback' },
+    { name: 'stateless', summary: "fetch and apply this node's configuration bundle" },
+    { name: 'upload', summary: "upload this node's /config to the config server" },
+  ],
+};
+
+await runCli(program.prog, (argv) => dispatch(program, argv));

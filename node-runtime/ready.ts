@@ -1,0 +1,49 @@
+// The node's "ready" announcement: one line, `hvnode: ready <version> <boot mode>`, on every
+// active console (screen and serial port), printed by hvnode-ready.service once the system is up.
+
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+
+export type BootMode = 'live' | 'pxe' | 'installed';
+
+/** How this system was booted, from its kernel command line. */
+export function bootMode(cmdline: string): BootMode {
+  const root = /(?:^|\s)root=(\S+)/.exec(cmdline)?.[1] ?? '';
+  if (!root.startsWith('live:')) return 'installed';
+  const source = root.slice('live:'.length);
+  // An ISO appended to the initrd (root=live:/name.iso) or a squashfs fetched over the network.
+  if (source.startsWith('/') || /^(https?|ftp|nfs|tftp):/.test(source)) return 'pxe';
+  return 'live';
+}
+
+export function readyLine(version: string, mode: BootMode): string {
+  return `hvnode: ready ${version} ${mode}`;
+}
+
+/** Device paths of the active consoles (`tty0 ttyS0` → /dev/tty0, /dev/ttyS0). */
+export function activeConsoles(activeFile = '/sys/class/tty/console/active'): string[] {
+  try {
+    const names = readFileSync(activeFile, 'utf8').trim().split(/\s+/).filter(Boolean);
+    return [...new Set(names)].map((n) => `/dev/${n}`);
+  } catch {
+    return [];
+  }
+}
+
+/** Writes the line once to each console; returns the ones written. */
+export function announce(line: string, consoles: string[]): string[] {
+  const written: string[] = [];
+  for (const dev of consoles) {
+    try {
+      const fd = openSync(dev, 'w');
+      try {
+        writeSync(fd, `${line}\n`);
+      } finally {
+        closeSync(fd);
+      }
+      written.push(dev);
+    } catch {
+      // a console that cannot be opened (no such device) is not an error: the others still get the line
+    }
+  }
+  return written;
+}

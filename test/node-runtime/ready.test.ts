@@ -1,0 +1,49 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import {
+  activeConsoles,
+  announce,
+  bootMode,
+  formatRelease,
+  parseRelease,
+  readyLine,
+} from '../../node-runtime/index.ts';
+
+test('boot mode from the kernel command line', (t) => {
+  t.is(bootMode('BOOT_IMAGE=vmlinuz0 root=live:CDLABEL=HVNODE rd.live.image console=ttyS0'), 'live');
+  t.is(bootMode('root=live:LABEL=HVNODE rd.live.image'), 'live');
+  t.is(bootMode('root=live:/hvnode-0.1.0.iso rootflags=loop rd.live.image'), 'pxe');
+  t.is(bootMode('root=live:http://10.0.0.1/squashfs.img rd.live.image ip=dhcp'), 'pxe');
+  t.is(bootMode('root=/dev/mapper/HostVG-Root ro quiet'), 'installed');
+  t.is(bootMode('root=UUID=1234 ro'), 'installed');
+  t.is(bootMode(''), 'installed');
+  t.is(bootMode('xroot=live:CDLABEL=X'), 'installed');
+});
+
+test('the ready line', (t) => {
+  t.is(readyLine('1.2.3', 'live'), 'hvnode: ready 1.2.3 live');
+});
+
+test('active consoles are read from sysfs, deduplicated', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hvnode-ready-'));
+  writeFileSync(join(dir, 'active'), 'tty0 ttyS0 ttyS0\n');
+  t.deepEqual(activeConsoles(join(dir, 'active')), ['/dev/tty0', '/dev/ttyS0']);
+  t.deepEqual(activeConsoles(join(dir, 'missing')), []);
+});
+
+test('announce writes one line to each console that can be opened, and skips the others', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hvnode-ready-'));
+  const a = join(dir, 'a');
+  writeFileSync(a, '');
+  const written = announce('hvnode: ready 1 live', [a, join(dir, 'no', 'such')]);
+  t.deepEqual(written, [a]);
+  t.is(readFileSync(a, 'utf8'), 'hvnode: ready 1 live\n');
+});
+
+test('release file round trip', (t) => {
+  const r = { name: 'hvnode', version: '0.1.0', runtimeVersion: '0.2.0' };
+  t.deepEqual(parseRelease(formatRelease(r)), r);
+  t.deepEqual(parseRelease('NAME="x"\nJUNK\nVERSION=\'2\'\n'), { name: 'x', version: '2' });
+});
