@@ -1,14 +1,27 @@
-// The on-node runtime as one file for the node's nodejs (Debian bookworm ships Node 18):
+// The on-node CLIs, each as one file for the node's nodejs (Debian bookworm ships Node 18):
 // no node_modules on the node.
 
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { runtimeVersion } from '../node-runtime/index.ts';
 
-export async function bundleRuntime(repoDir: string, outFile: string): Promise<void> {
+/** Installed name on the node → entry point in node-runtime/. */
+export const NODE_COMMANDS: Record<string, string> = {
+  'hvnode-node': 'cli.ts',
+  persist: 'persist-cli.ts',
+  unpersist: 'unpersist-cli.ts',
+};
+
+/** Writes OUTDIR/<name>.mjs for every on-node command. */
+export async function bundleRuntime(repoDir: string, outDir: string): Promise<string[]> {
+  const entryPoints = Object.entries(NODE_COMMANDS).map(([out, src]) => ({
+    out,
+    in: join(repoDir, 'node-runtime', src),
+  }));
   await build({
-    entryPoints: [join(repoDir, 'node-runtime', 'cli.ts')],
-    outfile: outFile,
+    entryPoints,
+    outdir: outDir,
+    outExtension: { '.js': '.mjs' },
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -17,8 +30,10 @@ export async function bundleRuntime(repoDir: string, outFile: string): Promise<v
     legalComments: 'none',
     logLevel: 'silent',
     banner: {
+      // bundled CommonJS dependencies (ajv) call require(); ESM has none of its own
       js: "#!/usr/bin/node\nimport { createRequire as __hvnodeCreateRequire } from 'node:module';\nconst require = __hvnodeCreateRequire(import.meta.url);",
     },
     define: { HVNODE_RUNTIME_VERSION: JSON.stringify(runtimeVersion()) },
   });
+  return Object.keys(NODE_COMMANDS).map((name) => join(outDir, `${name}.mjs`));
 }

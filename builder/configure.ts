@@ -2,8 +2,8 @@
 // acts on (timezone, lang, keyboard, rootpw, user, services), before the %post scripts run.
 
 import { chmodSync, copyFileSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { dataError, formatRelease } from '../node-runtime/index.ts';
+import { basename, dirname, join } from 'node:path';
+import { dataError, formatRelease, runtimeVersion } from '../node-runtime/index.ts';
 import { bundleRuntime } from './bundle.ts';
 import { inChroot, rootPath } from './chroot.ts';
 import type { BuildContext } from './context.ts';
@@ -17,13 +17,14 @@ function put(root: string, path: string, content: string, mode = 0o644): void {
 }
 
 export async function installRuntime(ctx: BuildContext, root: string): Promise<void> {
-  const bundle = rootPath(root, '/usr/lib/hvnode/hvnode-node.mjs');
-  mkdirSync(dirname(bundle), { recursive: true });
-  await bundleRuntime(ctx.repoDir, bundle);
-  chmodSync(bundle, 0o755);
-  const link = rootPath(root, '/usr/bin/hvnode-node');
-  rmSync(link, { force: true });
-  symlinkSync('../lib/hvnode/hvnode-node.mjs', link);
+  const libDir = rootPath(root, '/usr/lib/hvnode');
+  mkdirSync(libDir, { recursive: true });
+  for (const file of await bundleRuntime(ctx.repoDir, libDir)) {
+    chmodSync(file, 0o755);
+    const link = rootPath(root, `/usr/bin/${basename(file, '.mjs')}`);
+    rmSync(link, { force: true });
+    symlinkSync(`../lib/hvnode/${basename(file)}`, link);
+  }
   copyFileSync(
     join(ctx.repoDir, 'node-runtime', 'units', 'hvnode-ready.service'),
     rootPath(root, '/usr/lib/systemd/system/hvnode-ready.service'),
@@ -31,7 +32,7 @@ export async function installRuntime(ctx: BuildContext, root: string): Promise<v
   put(
     root,
     '/etc/hvnode-release',
-    formatRelease({ name: ctx.profile.name, version: ctx.profile.version, runtimeVersion: undefined }),
+    formatRelease({ name: ctx.profile.name, version: ctx.profile.version, runtimeVersion: runtimeVersion() }),
   );
 }
 

@@ -7,7 +7,7 @@
 // is why some fields are restricted beyond what a system could do (e.g. `{first: true}` is the
 // only item of a HostVG disk list, and bootloaderArgs may not hold an argument NodeConfig claims).
 
-import { Ajv } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
 import { Report } from '../errors.ts';
 import { describeSchemaError } from '../schema-errors.ts';
 
@@ -445,12 +445,18 @@ export const nodeConfigSchema = {
   },
 } as const;
 
-const ajv = new Ajv({ allErrors: true, strict: true });
-const validate = ajv.compile(nodeConfigSchema);
+// Compiled on first use: every hvnode-node start (the ready line at boot among them) loads
+// this module, and compiling the schema is the costliest part of starting up.
+let compiledValidator: ValidateFunction | undefined;
+function validator(): ValidateFunction {
+  compiledValidator ??= new Ajv({ allErrors: true, strict: true }).compile(nodeConfigSchema);
+  return compiledValidator;
+}
 
 /** Every schema violation of `x`, each with its JSON path (`/network/vlan/id`). */
 export function validateNodeConfig(x: unknown): Report {
   const report = new Report();
+  const validate = validator();
   if (validate(x)) return report;
   for (const e of validate.errors ?? []) {
     report.error(`${e.instancePath || 'config'} ${describeSchemaError(e)}`, { path: e.instancePath || '/' });
