@@ -4,6 +4,7 @@
 
 import { spawnSync } from 'node:child_process';
 import {
+  copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -15,7 +16,9 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
+import { DEFAULT_RULES_DIR, type MinimizeReport, minimize } from '../blacklist/index.ts';
+import { writeManifests } from '../manifests/index.ts';
 import { HvError, Report } from '../node-runtime/index.ts';
 import { buildRootfs, hostCodename, mirrorLinesFromHost, planApt, readHostSources } from './apt.ts';
 import { applyCommands, installRuntime } from './configure.ts';
@@ -162,7 +165,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
   });
   new Report().merge(report).merge(aptReport).throwIfErrors(`the rendered kickstart is not buildable`);
   for (const w of report.warnings) opts.say(`warning: ${w.file}:${w.line}: ${w.message}`);
-  await requireTools(['mmdebstrap', 'mksquashfs', 'xorriso', 'unshare', 'chroot']);
+  await requireTools(['mmdebstrap', 'mksquashfs', 'xorriso', 'unshare', 'chroot', 'bzip2']);
 
   const tmpDir = opts.tmpDir ?? '/var/tmp';
   mkdirSync(tmpDir, { recursive: true });
@@ -200,6 +203,20 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
       () => runPostScripts(ctx, root, liveRoot),
       () => treeBytes(root),
     );
+    const minimized = await stage(
+      'minimize',
+      () => minimizeImage(ctx, root, opts.say),
+      () => treeBytes(root),
+    );
+    // the manifests describe the image as it goes into the squashfs; they travel in the ISO's
+    // isolinux/ (where release tooling looks for them), the machine-readable ones also beside it
+    const manifests = await stage('manifests', () =>
+      writeManifests(root, join(liveRoot, 'isolinux'), {
+        name: base,
+        created: new Date(epoch ? Number(epoch) * 1000 : Date.now()).toISOString(),
+      }),
+    );
+    (stages.at(-1) as StageReport).bytes = manifests.files.reduce((n, f) => n + statSync(f).size, 0);
     const squashfs = join(liveRoot, 'LiveOS', 'squashfs.img');
     await stage(
       'squashfs',
@@ -212,6 +229,13 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
       () => statSync(partial).size,
     );
     renameSync(partial, isoPath);
+    if (minimized)
+      writeFileAtomic(join(out, 'minimize-report.json'), `${JSON.stringify(minimized, null, 2)}\n`);
+    for (const f of manifests.files.filter((f) => f.endsWith('.json'))) {
+      const target = join(out, basename(f));
+      copyFileSync(f, `${target}.tmp`);
+      renameSync(`${target}.tmp`, target);
+    }
     const result: BuildReport = {
       profile: profileFile,
       name: profile.name,
@@ -230,4 +254,27 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
     if (!opts.keepWorkdir) removeTree(workdir);
     else opts.say(`work tree kept: ${workdir}`);
   }
+}
+
+/** The profile's blacklist rules, applied to the image root (refusals are reported, not fatal). */
+async function minimizeImage(
+  ctx: BuildContext,
+  root: string,
+  say: (m: string) => void,
+): Promise<MinimizeReport | undefined> {
+  if (ctx.profile.blacklist.length === 0) return undefined;
+  const files = ctx.profile.blacklist.map((name) => join(DEFAULT_RULES_DIR, `${name}.blacklist`));
+  for (const f of files) {
+    if (!existsSync(f))
+      throw new HvError(`blacklist rule file not found: ${f}`, {
+        exitCode: 65,
+        hint: `"blacklist" in the profile names files in ${DEFAULT_RULES_DIR}`,
+      });
+  }
+  const report = await minimize(root, files, {});
+  for (const w of report.warnings) say(`warning: ${w.file}:${w.line}: ${w.message}`);
+  for (const r of report.refusals)
+    say(`kept ${r.file}: needed by ${r.consumer} (${r.reason}; rule ${r.rule})`);
+  say(`minimize removed ${report.totals.files} files, ${(report.totals.bytes / 2 ** 20).toFixed(1)} MiB`);
+  return report;
 }

@@ -1,6 +1,20 @@
 // hvnode: the build host CLI.
 
 import {
+  defaultRuleFiles,
+  formatReport,
+  MinimizeError,
+  type MinimizeReport,
+  minimize,
+} from '../blacklist/index.ts';
+import {
+  diffManifests,
+  formatDiff,
+  type Manifests,
+  readManifests,
+  writeManifests,
+} from '../manifests/index.ts';
+import {
   type Command,
   dataError,
   dispatch,
@@ -145,8 +159,107 @@ Runs as root (mmdebstrap, chroot, mount namespaces).
       }
     },
   },
-  { name: 'minimize', summary: 'remove files from a rootfs by blacklist rules' },
-  { name: 'manifest', summary: 'write and diff image manifests' },
+  {
+    name: 'minimize',
+    summary: 'remove files from a rootfs by blacklist rules',
+    help: `Usage: hvnode minimize [--rules FILE]... ROOTFS [--dry-run] [--json] [--strict]
+
+Applies blacklist rule files (drop/keep, droppkg/keeppkg, module-drop/-keep, firmware-drop/-keep)
+to the tree at ROOTFS. A removal that a kept binary or module still needs is refused and reported.
+Exits 0; 65 on rule syntax errors (or --strict violations); 2 when ROOTFS does not exist.
+
+  --rules FILE  a rule file; repeat it, or list several before ROOTFS (default: blacklist/rules/*.blacklist)
+  --dry-run     change nothing, report what would be removed
+  --json        print the report as JSON on standard output
+  --strict      rules that match nothing and refused removals are errors (then nothing is changed)`,
+    options: {
+      rules: { type: 'string', multiple: true, short: 'r' },
+      'dry-run': { type: 'boolean', short: 'n' },
+      json: { type: 'boolean' },
+      strict: { type: 'boolean' },
+    },
+    run: async ({ values, positionals }) => {
+      const given = (values.rules as string[] | undefined) ?? [];
+      // `--rules a.blacklist b.blacklist ROOTFS`: the words before ROOTFS are more rule files
+      const rootfs = positionals.at(-1);
+      const extra = positionals.slice(0, -1);
+      if (!rootfs || (extra.length > 0 && given.length === 0))
+        throw dataError('expected one ROOTFS directory', 'hvnode minimize', 'see "hvnode minimize --help"');
+      const ruleFiles = given.length > 0 ? [...given, ...extra] : defaultRuleFiles();
+      const json = values.json === true;
+      let report: MinimizeReport;
+      try {
+        report = await minimize(rootfs, ruleFiles, {
+          dryRun: values['dry-run'] === true,
+          strict: values.strict === true,
+        });
+      } catch (err) {
+        if (json && err instanceof MinimizeError && err.report)
+          process.stdout.write(`${JSON.stringify(err.report, null, 2)}\n`);
+        throw err;
+      }
+      for (const w of report.warnings) process.stderr.write(`${formatDiagnostic(w)}\n`);
+      process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+      return ExitCode.ok;
+    },
+  },
+  {
+    name: 'manifest',
+    summary: 'write and diff image manifests',
+    help: `Usage: hvnode manifest write ROOTFS --out DIR [--name NAME] [--created TIME]
+       hvnode manifest diff A B [--json]
+
+write: reads the Debian package database and the tree of ROOTFS and writes to DIR
+  manifest-rpm.txt, manifest-srpm.txt, manifest-license.txt, manifest-owns.txt.bz2,
+  manifest-file.txt.bz2, manifest-dir.txt.bz2, manifest.json and NAME.spdx.json (SPDX 2.3).
+  --out DIR       output directory (created if missing)
+  --name NAME     image name for the SBOM (default hvnode)
+  --created TIME  SBOM creation time, ISO 8601 (default 1970-01-01T00:00:00Z);
+                  SOURCE_DATE_EPOCH, when set, wins
+
+diff: compares two images; A and B are folders holding manifests or live ISOs (isolinux/manifest-*).
+  --json          print the difference as JSON`,
+    options: {
+      out: { type: 'string', short: 'o' },
+      name: { type: 'string' },
+      created: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    run: async ({ values, positionals }) => {
+      const [sub, ...rest] = positionals;
+      if (sub === 'write') {
+        if (rest.length !== 1)
+          throw dataError(
+            'expected exactly one ROOTFS',
+            'hvnode manifest write',
+            'see "hvnode manifest --help"',
+          );
+        const { files } = await writeManifests(
+          rest[0] as string,
+          requireString(values.out, '--out', 'manifest'),
+          {
+            name: typeof values.name === 'string' ? values.name : 'hvnode',
+            created: values.created as string | undefined,
+          },
+        );
+        for (const f of files) process.stdout.write(`${f}\n`);
+        return ExitCode.ok;
+      }
+      if (sub === 'diff') {
+        if (rest.length !== 2)
+          throw dataError('expected two images A B', 'hvnode manifest diff', 'see "hvnode manifest --help"');
+        const [a, b] = await Promise.all(rest.map((p) => readManifests(p)));
+        const d = diffManifests(a as Manifests, b as Manifests);
+        process.stdout.write(values.json ? `${JSON.stringify(d, null, 2)}\n` : formatDiff(d));
+        return ExitCode.ok;
+      }
+      throw dataError(
+        `unknown manifest command "${sub ?? ''}"`,
+        'hvnode manifest',
+        'use "hvnode manifest write ROOTFS --out DIR" or "hvnode manifest diff A B"',
+      );
+    },
+  },
   { name: 'iso-to-pxeboot', summary: 'make a PXE boot tree from a live ISO' },
   { name: 'iso-to-disk', summary: 'write a live ISO to a USB stick or disk image' },
 ];

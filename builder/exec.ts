@@ -18,6 +18,7 @@ export const TOOL_PACKAGES: Record<string, string> = {
   mount: 'mount',
   cpio: 'cpio',
   zstd: 'zstd',
+  bzip2: 'bzip2',
 };
 
 export function missingToolError(tool: string): HvError {

@@ -38,6 +38,8 @@ export interface BuildProfile {
   keyboard: string;
   compression: Compression;
   compressionLevel?: number;
+  /** Minimization rule files: names in blacklist/rules/ (without .blacklist), applied after %post. */
+  blacklist: string[];
   /** Extra chroot %post script, appended after the common one. */
   post?: string;
   sourceDateEpoch?: number;
@@ -67,6 +69,7 @@ const schema = {
     keyboard: { type: 'string', pattern: '^[A-Za-z0-9_-]+$' },
     compression: { enum: ['xz', 'zstd'] },
     compressionLevel: { type: 'integer', minimum: 1, maximum: 22 },
+    blacklist: { type: 'array', items: { type: 'string', pattern: '^[A-Za-z0-9._-]+$' } },
     post: { type: 'string' },
     sourceDateEpoch: { type: 'integer', minimum: 0 },
   },
@@ -87,6 +90,7 @@ const defaults = {
   lang: 'en_US.UTF-8',
   keyboard: 'us',
   compression: 'xz',
+  blacklist: [],
 } satisfies Partial<BuildProfile>;
 
 const ajv = new Ajv({ allErrors: true, strict: true });

@@ -43,8 +43,27 @@ test('e2e: the test profile builds into an ISO that boots to "hvnode: ready <ver
   t.true(existsSync(iso));
   t.deepEqual(
     report.stages.map((s) => s.name),
-    ['render', 'rootfs', 'configure', 'bootloader', 'post', 'squashfs', 'iso'],
+    ['render', 'rootfs', 'configure', 'bootloader', 'post', 'minimize', 'manifests', 'squashfs', 'iso'],
   );
+  // the classic manifests travel inside the ISO; the machine-readable ones also beside it
+  const listing = await execa('xorriso', ['-indev', iso, '-ls', '/isolinux/*'], { reject: false });
+  for (const f of [
+    'manifest-rpm.txt',
+    'manifest-srpm.txt',
+    'manifest-license.txt',
+    'manifest-owns.txt.bz2',
+    'manifest-file.txt.bz2',
+    'manifest-dir.txt.bz2',
+    'manifest.json',
+    'hvnode-test-0.1.0.spdx.json',
+  ]) {
+    t.true(listing.stdout.includes(`/isolinux/${f}`), `${f} in the ISO`);
+  }
+  const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as {
+    packages: { name: string }[];
+  };
+  t.true(manifest.packages.some((p) => p.name === 'nodejs'));
+  t.true(existsSync(join(out, 'hvnode-test-0.1.0.spdx.json')));
   t.true(report.stages.every((s) => s.seconds >= 0));
   t.true(
     (report.stages.find((s) => s.name === 'squashfs')?.bytes ?? 0) > 50 * 2 ** 20,

@@ -1,0 +1,17 @@
+// The blacklist minimizer: rule files in, a minimized tree and a removal report out.
+
+export type { ElfDeps } from './elf.ts';
+export { readElfDeps } from './elf.ts';
+export type { Glob } from './glob.ts';
+export { compileGlob } from './glob.ts';
+export type { MinimizeOptions, MinimizeReport, Refusal, RuleResult } from './minimize.ts';
+export {
+  DEFAULT_RULES_DIR,
+  defaultRuleFiles,
+  formatReport,
+  loadRules,
+  MinimizeError,
+  minimize,
+} from './minimize.ts';
+export type { Directive, Rule } from './rules.ts';
+export { DIRECTIVES, parseRules } from './rules.ts';

@@ -1,0 +1,93 @@
+// Parser for blacklist rule files (`*.blacklist`): one directive per line, `#` comments. Like the
+// kickstart parser it never throws on bad input: every problem goes to a Report with file:line.
+
+import { Report } from '../node-runtime/errors.ts';
+import { compileGlob, type Glob } from './glob.ts';
+
+export const DIRECTIVES = [
+  'drop',
+  'keep',
+  'droppkg',
+  'keeppkg',
+  'module-drop',
+  'module-keep',
+  'firmware-drop',
+  'firmware-keep',
+] as const;
+export type Directive = (typeof DIRECTIVES)[number];
+
+export interface Rule {
+  directive: Directive;
+  /** The glob as written. */
+  pattern: string;
+  glob: Glob;
+  /** Remove even what a kept file or module still needs. */
+  force: boolean;
+  file: string;
+  line: number;
+  /** `file:line`, how reports name the rule. */
+  id: string;
+}
+
+export function isDrop(d: Directive): boolean {
+  return d === 'drop' || d === 'droppkg' || d === 'module-drop' || d === 'firmware-drop';
+}
+
+export function parseRules(text: string, file: string): { rules: Rule[]; report: Report } {
+  const rules: Rule[] = [];
+  const report = new Report();
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = i + 1;
+    const at = { file, line };
+    const content = (lines[i] as string).replace(/(^|\s)#.*$/, '').trim();
+    if (content === '') continue;
+    const words = content.split(/\s+/);
+    const [word, pattern, ...rest] = words as [string, ...string[]];
+    if (!(DIRECTIVES as readonly string[]).includes(word)) {
+      report.error(`unknown directive "${word}"`, {
+        ...at,
+        hint: `directives: ${DIRECTIVES.join(', ')}`,
+      });
+      continue;
+    }
+    const directive = word as Directive;
+    if (pattern === undefined) {
+      report.error(`"${directive}" needs a ${directive.endsWith('pkg') ? 'package name' : 'path'} glob`, at);
+      continue;
+    }
+    let force = false;
+    if (rest.length === 1 && rest[0] === 'force' && isDrop(directive)) force = true;
+    else if (rest.length > 0) {
+      const hint =
+        rest[0] === 'force'
+          ? '"force" is only allowed on drop rules'
+          : 'one glob per line; a glob cannot contain spaces';
+      report.error(`extra words after "${directive} ${pattern}": ${rest.join(' ')}`, { ...at, hint });
+      continue;
+    }
+    if ((directive === 'drop' || directive === 'keep') && !pattern.startsWith('/')) {
+      report.error(`"${directive}" needs an absolute path glob, got "${pattern}"`, at);
+      continue;
+    }
+    if (directive.endsWith('pkg') && pattern.includes('/')) {
+      report.error(`"${directive}" takes a package name glob, got "${pattern}"`, at);
+      continue;
+    }
+    // module and firmware globs are relative to their tree; a leading slash is a slip, not a mistake
+    const relative = directive.startsWith('module-') || directive.startsWith('firmware-');
+    const source = relative
+      ? pattern.replace(/^\/+/, '').replace(/\/+$/, '')
+      : pattern.replace(/(.)\/+$/, '$1');
+    rules.push({
+      directive,
+      pattern,
+      glob: compileGlob(source),
+      force,
+      file,
+      line,
+      id: `${file}:${line}`,
+    });
+  }
+  return { rules, report };
+}
