@@ -22,6 +22,18 @@ export interface BootResult {
 
 export const READY_RE = /^hvnode: ready (\S+) (\S+)\r?$/gm;
 
+/**
+ * The serial log as a person reads it: without terminal control sequences. systemd's status
+ * spinner shares the console and may leave an "erase line" (ESC [ K) just before our line.
+ */
+export function visibleText(log: string): string {
+  return log.replace(/\x1b\[[0-9;?]*[ -\/]*[@-~]/g, '').replace(/\r(?!\n)/g, '\n');
+}
+
+export function readyLinesOf(log: string): string[] {
+  return [...visibleText(log).matchAll(READY_RE)].map((m) => m[0].replace(/\r$/, ''));
+}
+
 export async function bootToReady(opts: BootOptions): Promise<BootResult> {
   const deadline = (opts.deadlineSeconds ?? 300) * 1000;
   const t0 = performance.now();
@@ -57,14 +69,14 @@ export async function bootToReady(opts: BootOptions): Promise<BootResult> {
   try {
     for (;;) {
       const log = existsSync(opts.serialLog) ? readFileSync(opts.serialLog, 'utf8') : '';
-      const readyLines = [...log.matchAll(READY_RE)].map((m) => m[0].replace(/\r$/, ''));
+      const readyLines = readyLinesOf(log);
       if (readyLines.length > 0) {
         // give a duplicate announcement a moment to show up, so the test can see it
         await new Promise((r) => setTimeout(r, 2000));
         const final = readFileSync(opts.serialLog, 'utf8');
         return {
           seconds: Math.round((performance.now() - t0) / 100) / 10,
-          readyLines: [...final.matchAll(READY_RE)].map((m) => m[0].replace(/\r$/, '')),
+          readyLines: readyLinesOf(final),
           log: final,
         };
       }
