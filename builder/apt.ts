@@ -4,6 +4,7 @@
 
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseControl } from '../manifests/index.ts';
 import { Report } from '../node-runtime/errors.ts';
 import { runIsolated } from './chroot.ts';
 import type { BuildContext } from './context.ts';
@@ -18,24 +19,16 @@ export interface AptSource {
   components: string[];
 }
 
-/** Parses deb822 `.sources` text (stanzas of `Key: value` lines). */
+/** Parses deb822 `.sources` text (control-format stanzas; `#` lines are comments). */
 export function parseDeb822Sources(text: string): AptSource[] {
+  const stanzas = parseControl(
+    text
+      .split('\n')
+      .filter((l) => !l.startsWith('#'))
+      .join('\n'),
+  );
   const out: AptSource[] = [];
-  for (const stanza of text.split(/\n\s*\n/)) {
-    const fields = new Map<string, string>();
-    let last = '';
-    for (const raw of stanza.split('\n')) {
-      if (raw.startsWith('#')) continue;
-      if (/^\s/.test(raw) && last) {
-        fields.set(last, `${fields.get(last)} ${raw.trim()}`);
-        continue;
-      }
-      const m = /^([A-Za-z-]+):\s*(.*)$/.exec(raw);
-      if (m?.[1]) {
-        last = m[1].toLowerCase();
-        fields.set(last, m[2] ?? '');
-      }
-    }
+  for (const fields of stanzas) {
     if ((fields.get('enabled') ?? 'yes').toLowerCase() === 'no') continue;
     const words = (k: string) => (fields.get(k) ?? '').split(/\s+/).filter(Boolean);
     if (words('uris').length === 0) continue;

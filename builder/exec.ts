@@ -91,12 +91,8 @@ export async function run(cmd: string, args: string[], opts: RunOptions = {}): P
   child.all?.on('data', (chunk: Buffer) => opts.log?.write(chunk.toString()));
   const result = await child;
   if (result.isCanceled) throw new HvError(`${opts.what ?? cmd} interrupted`, { where: opts.where });
-  if (
-    (result as { code?: string }).code === 'ENOENT' ||
-    (result.failed && result.exitCode === undefined && /ENOENT/.test(String(result.message)))
-  ) {
-    throw missingToolError(cmd);
-  }
+  // execa carries the spawn error's code on the result when the program is not on PATH
+  if ((result as { code?: string }).code === 'ENOENT') throw missingToolError(cmd);
   if (result.failed) {
     const tail = String(result.all ?? '')
       .trimEnd()
