@@ -19,6 +19,16 @@ export const TOOL_PACKAGES: Record<string, string> = {
   cpio: 'cpio',
   zstd: 'zstd',
   bzip2: 'bzip2',
+  'grub-mkimage': 'grub-common',
+  'mkfs.fat': 'dosfstools',
+  mcopy: 'mtools',
+  mmd: 'mtools',
+  sfdisk: 'fdisk',
+  'mkfs.ext4': 'e2fsprogs',
+  losetup: 'mount',
+  dnf: 'dnf',
+  rpm: 'rpm',
+  createrepo_c: 'createrepo-c',
 };
 
 export function missingToolError(tool: string): HvError {

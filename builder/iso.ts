@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { HvError } from '../node-runtime/index.ts';
 import type { BuildContext } from './context.ts';
 import { run } from './exec.ts';
+import { type BootEntry, bootEntries, grubConfig, makeFatImage, makeGrubImage } from './grub.ts';
 
 export const ISOLINUX_DIR = '/usr/lib/ISOLINUX';
 export const SYSLINUX_BIOS_DIR = '/usr/lib/syslinux/modules/bios';
@@ -57,27 +58,94 @@ export function kernelArgs(label: string, append: string | undefined): string {
     .trim();
 }
 
-export function isolinuxConfig(p: { title: string; args: string; timeoutSeconds: number }): string {
+/** A syslinux menu (isolinux on the ISO, pxelinux on the PXE tree) with the image's boot entries. */
+export function syslinuxConfig(p: {
+  title: string;
+  entries: BootEntry[];
+  timeoutSeconds: number;
+  kernel?: string;
+  initrd?: string;
+  /** Extra lines at the end of the global section (e.g. ONERROR LOCALBOOT 0). */
+  extra?: string[];
+}): string {
   // TIMEOUT is in tenths of a second and 0 means "wait forever": never write 0
   const timeout = Math.max(1, p.timeoutSeconds * 10);
-  return `# isolinux: BIOS boot of the live image
-SERIAL 0 115200
-UI menu.c32
-PROMPT 0
-TIMEOUT ${timeout}
-MENU TITLE ${p.title}
-DEFAULT live
+  const kernel = p.kernel ?? 'vmlinuz0';
+  const initrd = p.initrd ?? 'initrd0.img';
+  const head = [
+    'SERIAL 0 115200',
+    'UI menu.c32',
+    'PROMPT 0',
+    `TIMEOUT ${timeout}`,
+    `MENU TITLE ${p.title}`,
+    `DEFAULT ${p.entries[0]?.id ?? 'install'}`,
+    ...(p.extra ?? []),
+  ];
+  const body = p.entries.map(
+    (e, i) =>
+      `LABEL ${e.id}\n  MENU LABEL ${e.label}\n${i === 0 ? '  MENU DEFAULT\n' : ''}  KERNEL ${kernel}\n  APPEND initrd=${initrd} ${e.args}\n`,
+  );
+  return `${head.join('\n')}\n\n${body.join('\n')}`;
+}
 
-LABEL live
-  MENU LABEL ^Start ${p.title}
-  MENU DEFAULT
-  KERNEL vmlinuz0
-  APPEND initrd=initrd0.img ${p.args}
-`;
+export function isolinuxConfig(p: { title: string; args: string; timeoutSeconds: number }): string {
+  return `# isolinux: BIOS boot of the live image\n${syslinuxConfig({
+    title: p.title,
+    entries: bootEntries(p.title, p.args),
+    timeoutSeconds: p.timeoutSeconds,
+  })}`;
+}
+
+/** Where the UEFI boot files live inside the ISO. */
+export const EFI_BOOT_IMAGE = 'isolinux/efiboot.img';
+
+/**
+ * UEFI: a GRUB EFI image that finds the ISO by its label and reads EFI/BOOT/grub.cfg from it,
+ * as EFI/BOOT/BOOTX64.EFI inside a small FAT image (the El Torito EFI boot image, also the
+ * ESP of the isohybrid GPT) and as a plain file in the ISO tree.
+ */
+export async function stageEfiBoot(
+  ctx: BuildContext,
+  liveRoot: string,
+  p: { title: string; args: string; timeoutSeconds: number },
+): Promise<void> {
+  const efiDir = join(liveRoot, 'EFI', 'BOOT');
+  mkdirSync(efiDir, { recursive: true });
+  const bootx64 = join(efiDir, 'BOOTX64.EFI');
+  await makeGrubImage({
+    target: 'x86_64-efi',
+    label: ctx.profile.label,
+    configDir: '/EFI/BOOT',
+    out: bootx64,
+    log: ctx.log,
+    signal: ctx.signal,
+  });
+  const cfg = grubConfig({
+    entries: bootEntries(p.title, p.args),
+    timeoutSeconds: p.timeoutSeconds,
+    kernel: '/isolinux/vmlinuz0',
+    initrd: '/isolinux/initrd0.img',
+  });
+  writeFileSync(join(efiDir, 'grub.cfg'), cfg);
+  const cfgCopy = join(ctx.workdir, 'efi-grub.cfg');
+  writeFileSync(cfgCopy, cfg);
+  await makeFatImage({
+    out: join(liveRoot, EFI_BOOT_IMAGE),
+    sizeKiB: 4096,
+    label: 'EFIBOOT',
+    files: { '/EFI/BOOT/BOOTX64.EFI': bootx64, '/EFI/BOOT/grub.cfg': cfgCopy },
+    epoch: ctx.env.SOURCE_DATE_EPOCH,
+    log: ctx.log,
+    signal: ctx.signal,
+  });
 }
 
 /** Lays out the ISO tree (LIVE_ROOT) with the bootloader, kernel and initramfs, as livecd-creator did before %post. */
-export function stageIsoTree(ctx: BuildContext, root: string, liveRoot: string): { kernelVersion: string } {
+export async function stageIsoTree(
+  ctx: BuildContext,
+  root: string,
+  liveRoot: string,
+): Promise<{ kernelVersion: string }> {
   const isolinux = join(liveRoot, 'isolinux');
   mkdirSync(isolinux, { recursive: true });
   mkdirSync(join(liveRoot, 'LiveOS'), { recursive: true });
@@ -103,14 +171,13 @@ export function stageIsoTree(ctx: BuildContext, root: string, liveRoot: string):
     typeof bootloader?.options.timeout === 'string'
       ? Number(bootloader.options.timeout)
       : ctx.profile.bootTimeout;
-  writeFileSync(
-    join(isolinux, 'isolinux.cfg'),
-    isolinuxConfig({
-      title: `${ctx.profile.name} ${ctx.profile.version}`,
-      args: kernelArgs(ctx.profile.label, append),
-      timeoutSeconds: timeout,
-    }),
-  );
+  const menu = {
+    title: `${ctx.profile.name} ${ctx.profile.version}`,
+    args: kernelArgs(ctx.profile.label, append),
+    timeoutSeconds: timeout,
+  };
+  writeFileSync(join(isolinux, 'isolinux.cfg'), isolinuxConfig(menu));
+  await stageEfiBoot(ctx, liveRoot, menu);
   return { kernelVersion: k.version };
 }
 
@@ -149,6 +216,12 @@ export async function makeIso(ctx: BuildContext, liveRoot: string, iso: string):
       '-boot-load-size',
       '4',
       '-boot-info-table',
+      // UEFI: El Torito EFI image, also exposed as a GPT ESP so dd to a USB stick boots
+      '-eltorito-alt-boot',
+      '-e',
+      EFI_BOOT_IMAGE,
+      '-no-emul-boot',
+      '-isohybrid-gpt-basdat',
       liveRoot,
     ],
     { log: ctx.log, signal: ctx.signal, what: 'xorriso' },

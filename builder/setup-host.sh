@@ -20,6 +20,16 @@ PACKAGES=(
   zstd
   bzip2
   mtools                # FAT images without mounting (this kernel has no vfat)
+  grub-efi-amd64-bin    # UEFI boot of the ISO and of disk images
+  grub-pc-bin           # BIOS boot of disk images
+  grub-common           # grub-mkimage
+  ovmf                  # UEFI firmware for boot tests
+  fdisk                 # sfdisk for disk images
+  e2fsprogs             # mkfs.ext4
+  dnf                   # the dnf backend (Fedora/EL-style profiles)
+  rpm
+  createrepo-c          # offline RPM repository in the dnf backend's tests
+  tftp-hpa              # TFTP client in PXE tests
   ca-certificates
 )
 

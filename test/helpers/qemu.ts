@@ -1,7 +1,7 @@
 // Boots an image in QEMU (TCG: this machine has no usable KVM) with the serial port written to
 // a file, and waits with a deadline for the node's ready line.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { execa } from 'execa';
 
 export interface BootOptions {
@@ -10,8 +10,26 @@ export interface BootOptions {
   serialLog: string;
   deadlineSeconds?: number;
   memoryMiB?: number;
-  /** Extra QEMU arguments (no network device unless given here). */
+  /** Extra QEMU arguments. */
   extra?: string[];
+  /** Network arguments (default: `-nic none`, no network at all). */
+  nic?: string[];
+  /** Boot with UEFI firmware (OVMF) instead of SeaBIOS; its variable store is a copy beside the serial log. */
+  uefi?: boolean;
+}
+
+export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
+export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
+
+/** pflash drives for OVMF; the variable store is copied so that runs do not share state. */
+export function ovmfArgs(varsCopy: string): string[] {
+  copyFileSync(OVMF_VARS, varsCopy);
+  return [
+    '-drive',
+    `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`,
+    '-drive',
+    `if=pflash,format=raw,unit=1,file=${varsCopy}`,
+  ];
 }
 
 export interface BootResult {
@@ -50,8 +68,7 @@ export async function bootToReady(opts: BootOptions): Promise<BootResult> {
       '2',
       '-m',
       String(opts.memoryMiB ?? 1536),
-      '-nic',
-      'none',
+      ...(opts.nic ?? ['-nic', 'none']),
       '-display',
       'none',
       '-vga',
@@ -61,6 +78,7 @@ export async function bootToReady(opts: BootOptions): Promise<BootResult> {
       '-serial',
       `file:${opts.serialLog}`,
       '-no-reboot',
+      ...(opts.uefi ? ovmfArgs(`${opts.serialLog}.ovmf-vars.fd`) : []),
       ...opts.media,
       ...(opts.extra ?? []),
     ],

@@ -1,0 +1,89 @@
+// One build of the test profile shared by the boot-path tests (SeaBIOS, OVMF, PXE, disk):
+// built once per source tree, keyed by a hash of everything that goes into the image, under a
+// lock so that test files running side by side wait for one build instead of making two.
+
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { execa } from 'execa';
+import { cli, REPO } from './env.ts';
+
+const INPUT_DIRS = ['builder', 'kickstarts', 'blacklist', 'node-runtime', 'manifests'];
+const ROOT = '/var/tmp/hvnode-test-iso';
+
+function hashInputs(): string {
+  const h = createHash('sha256');
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) {
+        h.update(relative(REPO, p));
+        h.update(readFileSync(p));
+      }
+    }
+  };
+  for (const d of INPUT_DIRS) walk(join(REPO, d));
+  h.update(readFileSync(join(REPO, 'package-lock.json')));
+  return h.digest('hex').slice(0, 16);
+}
+
+export interface TestIso {
+  iso: string;
+  out: string;
+  /** seconds the build took, or 0 when an earlier build of the same sources was reused */
+  buildSeconds: number;
+}
+
+async function withLock<T>(lock: string, fn: () => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(join(lock, 'pid'), String(process.pid));
+      break;
+    } catch {
+      let holder = Number.NaN;
+      try {
+        holder = Number(readFileSync(join(lock, 'pid'), 'utf8'));
+      } catch {}
+      let alive = true;
+      try {
+        if (Number.isFinite(holder)) process.kill(holder, 0);
+      } catch {
+        alive = false;
+      }
+      // a holder that died (or a lock older than 20 minutes) is stale
+      if (!alive || (existsSync(lock) && Date.now() - statSync(lock).mtimeMs > 20 * 60_000))
+        rmSync(lock, { recursive: true, force: true });
+      else await new Promise((r) => setTimeout(r, 2000));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+/** The test profile's ISO for the current sources (built on first use). */
+export async function testIso(): Promise<TestIso> {
+  const key = hashInputs();
+  const out = join(ROOT, key);
+  const iso = join(out, 'hvnode-test-0.1.0.iso');
+  mkdirSync(ROOT, { recursive: true });
+  return withLock(join(ROOT, 'lock'), async () => {
+    if (existsSync(iso)) return { iso, out, buildSeconds: 0 };
+    // keep only the newest source tree's build
+    for (const d of readdirSync(ROOT)) if (d !== 'lock') rmSync(join(ROOT, d), { recursive: true, force: true });
+    const tmpOut = `${out}.partial`;
+    const t0 = performance.now();
+    const r = await execa(
+      'node',
+      [cli('hvnode'), 'build', '--profile', 'test', '--out', tmpOut, '--tmpdir', join(ROOT, 'tmp')],
+      { reject: false, cwd: REPO, all: true },
+    );
+    if (r.exitCode !== 0) throw new Error(`building the test ISO failed:\n${r.all}`);
+    renameSync(tmpOut, out);
+    return { iso, out, buildSeconds: Math.round((performance.now() - t0) / 100) / 10 };
+  });
+}
