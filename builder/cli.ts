@@ -25,8 +25,10 @@ import {
   runtimeVersion,
 } from '../node-runtime/index.ts';
 import { buildImage, KICKSTARTS_DIR, PROFILES_DIR, writeFileAtomic } from './build.ts';
+import { isoToDiskCommand } from './isotodisk.ts';
 import { parseKickstartFile } from './kickstart/index.ts';
 import { loadProfile } from './profile.ts';
+import { isoToPxebootCommand } from './pxeboot.ts';
 import { renderKickstart } from './render.ts';
 
 const ksCheck: Command = {
@@ -260,8 +262,8 @@ diff: compares two images; A and B are folders holding manifests or live ISOs (i
       );
     },
   },
-  { name: 'iso-to-pxeboot', summary: 'make a PXE boot tree from a live ISO' },
-  { name: 'iso-to-disk', summary: 'write a live ISO to a USB stick or disk image' },
+  isoToPxebootCommand,
+  isoToDiskCommand,
 ];
 
 function requireString(v: unknown, option: string, cmd: string): string {

@@ -132,19 +132,7 @@ export async function makeGrubImage(o: GrubImageOptions): Promise<void> {
   try {
     await run(
       'grub-mkimage',
-      [
-        '-O',
-        format,
-        '-d',
-        join(GRUB_LIB, o.target),
-        '-o',
-        o.out,
-        '-p',
-        o.configDir,
-        '-c',
-        early,
-        ...modules,
-      ],
+      ['-O', format, '-d', join(GRUB_LIB, o.target), '-o', o.out, '-p', o.configDir, '-c', early, ...modules],
       { log: o.log, signal: o.signal, what: 'grub-mkimage' },
     );
   } finally {
@@ -173,14 +161,7 @@ export async function makeFatImage(o: FatImageOptions): Promise<void> {
   const volid = o.epoch ? (Number(o.epoch) >>> 0).toString(16).padStart(8, '0').slice(-8) : undefined;
   await run(
     'mkfs.fat',
-    [
-      '-C',
-      o.out,
-      String(o.sizeKiB),
-      '-n',
-      o.label,
-      ...(volid ? ['-i', volid, '--invariant'] : []),
-    ],
+    ['-C', o.out, String(o.sizeKiB), '-n', o.label, ...(volid ? ['-i', volid, '--invariant'] : [])],
     { ...common, what: 'mkfs.fat' },
   );
   const dirs = new Set<string>();

@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { bootEntries, grubConfig } from '../../builder/grub.ts';
 import { compareKernelVersions, findKernel, isolinuxConfig, kernelArgs } from '../../builder/iso.ts';
 import { HvError } from '../../node-runtime/index.ts';
 
@@ -34,7 +35,41 @@ test('isolinux starts the default entry by itself; a zero timeout never means "w
   const cfg = isolinuxConfig({ title: 'hvnode 1', args: 'root=live:CDLABEL=X', timeoutSeconds: 3 });
   t.regex(cfg, /^TIMEOUT 30$/m);
   t.regex(cfg, /^SERIAL 0 115200$/m);
-  t.regex(cfg, /^DEFAULT live$/m);
+  t.regex(cfg, /^DEFAULT install$/m);
   t.regex(cfg, /APPEND initrd=initrd0\.img root=live:CDLABEL=X$/m);
   t.regex(isolinuxConfig({ title: 't', args: '', timeoutSeconds: 0 }), /^TIMEOUT 1$/m);
+});
+
+test("the boot menu offers oVirt Node's entries, each with the image's kernel args", (t) => {
+  const args = 'root=live:CDLABEL=X rd.live.image console=tty0 console=ttyS0,115200n8 quiet';
+  const entries = bootEntries('hvnode 1', args);
+  t.deepEqual(
+    entries.map((e) => e.id),
+    ['install', 'basic-video', 'serial', 'reinstall', 'uninstall', 'rescue'],
+  );
+  for (const e of entries) t.true(e.args.startsWith('root=live:CDLABEL=X rd.live.image'), e.id);
+  t.is(entries.find((e) => e.id === 'basic-video')?.args, `${args} nomodeset`);
+  t.is(
+    entries.find((e) => e.id === 'serial')?.args,
+    'root=live:CDLABEL=X rd.live.image console=ttyS0,115200n8 quiet',
+  );
+  t.regex(entries.find((e) => e.id === 'reinstall')?.args ?? '', / reinstall$/);
+  t.regex(entries.find((e) => e.id === 'uninstall')?.args ?? '', / uninstall$/);
+  t.regex(entries.find((e) => e.id === 'rescue')?.args ?? '', / rescue /);
+  const cfg = isolinuxConfig({ title: 'hvnode 1', args, timeoutSeconds: 1 });
+  t.is(cfg.match(/^LABEL /gm)?.length, 6);
+  t.is(cfg.match(/MENU DEFAULT/g)?.length, 1);
+  const grub = grubConfig({ entries, timeoutSeconds: 0, kernel: '/k', initrd: '/i' });
+  t.regex(grub, /^set timeout=1$/m);
+  t.is(grub.match(/^menuentry /gm)?.length, 6);
+  t.regex(grub, /^menuentry 'Install or upgrade hvnode 1' --id install \{\n {2}linux \/k root=live/m);
+  t.regex(
+    grubConfig({
+      entries: [{ id: 'x', label: "it's", args: '' }],
+      timeoutSeconds: 1,
+      kernel: 'k',
+      initrd: 'i',
+    }),
+    /'it'\\''s'/,
+  );
 });

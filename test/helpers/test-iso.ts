@@ -3,7 +3,16 @@
 // lock so that test files running side by side wait for one build instead of making two.
 
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, relative } from 'node:path';
 import { execa } from 'execa';
 import { cli, REPO } from './env.ts';
@@ -74,7 +83,8 @@ export async function testIso(): Promise<TestIso> {
   return withLock(join(ROOT, 'lock'), async () => {
     if (existsSync(iso)) return { iso, out, buildSeconds: 0 };
     // keep only the newest source tree's build
-    for (const d of readdirSync(ROOT)) if (d !== 'lock') rmSync(join(ROOT, d), { recursive: true, force: true });
+    for (const d of readdirSync(ROOT))
+      if (d !== 'lock') rmSync(join(ROOT, d), { recursive: true, force: true });
     const tmpOut = `${out}.partial`;
     const t0 = performance.now();
     const r = await execa(
