@@ -4,14 +4,16 @@ export type { ElfDeps } from './elf.ts';
 export { readElfDeps } from './elf.ts';
 export type { Glob } from './glob.ts';
 export { compileGlob } from './glob.ts';
-export type { MinimizeOptions, MinimizeReport, Refusal, RuleResult } from './minimize.ts';
+export type { GroupResult, MinimizeOptions, MinimizeReport, Refusal, RuleResult } from './minimize.ts';
 export {
   DEFAULT_RULES_DIR,
   defaultRuleFiles,
+  formatGroups,
   formatReport,
   loadRules,
   MinimizeError,
   minimize,
+  treeBytes,
 } from './minimize.ts';
 export type { Directive, Rule } from './rules.ts';
 export { DIRECTIVES, parseRules } from './rules.ts';

@@ -2,6 +2,7 @@
 // refuse removals), then apply. A dry run is the plan without the apply, so it reports exactly
 // the same numbers.
 
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Diagnostic, ExitCode, HvError, Report } from '../node-runtime/errors.ts';
@@ -17,6 +18,17 @@ export interface MinimizeOptions {
   dryRun?: boolean;
   /** Rules that match nothing and refused removals are errors, and then nothing is changed. */
   strict?: boolean;
+  /** Bytes of the tree before minimization: the group table then shows the size after each group. */
+  sizeBefore?: number;
+}
+
+/** What one `## heading` group of rules removed, and the tree's size before and after it. */
+export interface GroupResult {
+  group: string;
+  files: number;
+  bytes: number;
+  before?: number;
+  after?: number;
 }
 
 export interface RuleResult {
@@ -25,6 +37,7 @@ export interface RuleResult {
   directive: Directive;
   pattern: string;
   force: boolean;
+  group: string;
   files: number;
   bytes: number;
   /** droppkg: the packages removed from the database (`name:arch`). */
@@ -44,6 +57,8 @@ export interface MinimizeReport {
   dryRun: boolean;
   strict: boolean;
   rules: RuleResult[];
+  /** Per rule group, in the order the rules are applied; before/after when the tree size was given. */
+  groups: GroupResult[];
   totals: { files: number; bytes: number; dirs: number; packages: number };
   refusals: Refusal[];
   warnings: Diagnostic[];
@@ -365,17 +380,20 @@ export async function minimize(
         directive: rule.directive,
         pattern: rule.pattern,
         force: rule.force,
+        group: rule.group,
         ...acc,
       };
       if (rule.directive === 'droppkg') result.packages = pkgsOf(rule);
       return result;
     }),
+    groups: [],
     totals: { files: removal.size, bytes: totalBytes, dirs: dirs.size, packages: droppedPkgs.size },
     refusals: refusals.sort((a, b) => a.file.localeCompare(b.file)),
     warnings: [],
     errors: violations.errors,
     seconds: 0,
   };
+  report.groups = groupTable(report.rules, opts.sizeBefore);
   const finish = () => {
     report.warnings = warnings.warnings;
     report.seconds = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -410,6 +428,45 @@ export async function minimize(
 
 const MiB = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
+/** Bytes used by a tree (du -sxb), or undefined when du cannot tell. */
+export function treeBytes(dir: string): number | undefined {
+  const r = spawnSync('du', ['-sxb', dir], { encoding: 'utf8' });
+  const n = Number(r.stdout?.split('\t')[0]);
+  return r.status === 0 && Number.isFinite(n) ? n : undefined;
+}
+
+/** Sums the rules' removals per group, in rule order, with the running tree size. */
+export function groupTable(rules: RuleResult[], sizeBefore?: number): GroupResult[] {
+  const groups: GroupResult[] = [];
+  for (const r of rules) {
+    let g = groups.find((x) => x.group === r.group);
+    if (!g) groups.push((g = { group: r.group, files: 0, bytes: 0 }));
+    g.files += r.files;
+    g.bytes += r.bytes;
+  }
+  if (sizeBefore !== undefined) {
+    let size = sizeBefore;
+    for (const g of groups) {
+      g.before = size;
+      size -= g.bytes;
+      g.after = size;
+    }
+  }
+  return groups;
+}
+
+/** The size table: one line per rule group. */
+export function formatGroups(groups: GroupResult[]): string {
+  const width = Math.max(5, ...groups.map((g) => g.group.length));
+  const sized = groups.some((g) => g.before !== undefined);
+  const head = `${'group'.padEnd(width)}  ${'files'.padStart(7)}  ${'removed'.padStart(11)}${sized ? `  ${'before'.padStart(11)}  ${'after'.padStart(11)}` : ''}`;
+  const rows = groups.map(
+    (g) =>
+      `${g.group.padEnd(width)}  ${String(g.files).padStart(7)}  ${MiB(g.bytes).padStart(11)}${sized ? `  ${MiB(g.before ?? 0).padStart(11)}  ${MiB(g.after ?? 0).padStart(11)}` : ''}`,
+  );
+  return `${[head, ...rows].join('\n')}\n`;
+}
+
 /** The text report: one line per rule, then refusals, then totals. */
 export function formatReport(r: MinimizeReport): string {
   const lines: string[] = [];
@@ -420,6 +477,7 @@ export function formatReport(r: MinimizeReport): string {
       `${x.rule.padEnd(width)}  ${`${x.directive} ${x.pattern}${x.force ? ' force' : ''}`.padEnd(48)} ${String(x.files).padStart(7)} files ${MiB(x.bytes).padStart(11)}${pkgs}`,
     );
   }
+  lines.push('', formatGroups(r.groups).trimEnd(), '');
   for (const f of r.refusals)
     lines.push(`refused: ${f.file} (rule ${f.rule}): needed by ${f.consumer} (${f.reason})`);
   lines.push(

@@ -27,6 +27,8 @@ export interface Rule {
   line: number;
   /** `file:line`, how reports name the rule. */
   id: string;
+  /** The `## heading` above the rule (its group in the size table), or the file's name. */
+  group: string;
 }
 
 export function isDrop(d: Directive): boolean {
@@ -37,9 +39,13 @@ export function parseRules(text: string, file: string): { rules: Rule[]; report:
   const rules: Rule[] = [];
   const report = new Report();
   const lines = text.split('\n');
+  let group = file.replace(/^.*\//, '');
   for (let i = 0; i < lines.length; i++) {
     const line = i + 1;
     const at = { file, line };
+    // a heading's first line names the group; the lines after it continue the heading
+    const heading = /^##\s+([^:.(]+)/.exec(lines[i] as string);
+    if (heading && !(lines[i - 1] ?? '').startsWith('##')) group = (heading[1] as string).trim();
     const content = (lines[i] as string).replace(/(^|\s)#.*$/, '').trim();
     if (content === '') continue;
     const words = content.split(/\s+/);
@@ -87,6 +93,7 @@ export function parseRules(text: string, file: string): { rules: Rule[]; report:
       file,
       line,
       id: `${file}:${line}`,
+      group,
     });
   }
   return { rules, report };

@@ -2,6 +2,7 @@
 // Sources come from the kickstart's repo/url lines, else from the build host's apt sources.
 // Downloaded .debs are kept in a cache directory between builds.
 
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseControl } from '../manifests/index.ts';
@@ -214,4 +215,44 @@ export async function buildRootfs(ctx: BuildContext, plan: AptPlan, rootfs: stri
     ],
     { log: ctx.log, signal: ctx.signal, what: 'mmdebstrap', env: ctx.env },
   );
+}
+
+/** `deb [options] URI SUITE COMPONENTS...` → the suite's InRelease address. */
+export function inReleaseUrl(line: string): string | undefined {
+  const m = /^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)/.exec(line.trim());
+  if (!m) return undefined;
+  const [, uri, suite] = m as unknown as [string, string, string];
+  return suite.endsWith('/')
+    ? `${uri}/${suite}InRelease`
+    : `${uri.replace(/\/$/, '')}/dists/${suite}/InRelease`;
+}
+
+/**
+ * A digest of the repositories' current metadata (each suite's InRelease), so that a cached
+ * rootfs is not reused once the archive has newer packages. Undefined if any cannot be read.
+ */
+export async function repoMetadataDigest(
+  mirrors: string[],
+  signal?: AbortSignal,
+): Promise<string | undefined> {
+  const h = createHash('sha256');
+  for (const line of mirrors) {
+    const url = inReleaseUrl(line);
+    if (!url) return undefined;
+    try {
+      if (url.startsWith('file:')) h.update(readFileSync(new URL(url)));
+      else {
+        const res = await fetch(url, {
+          signal: signal
+            ? AbortSignal.any([signal, AbortSignal.timeout(20_000)])
+            : AbortSignal.timeout(20_000),
+        });
+        if (!res.ok) return undefined;
+        h.update(new Uint8Array(await res.arrayBuffer()));
+      }
+    } catch {
+      return undefined;
+    }
+  }
+  return h.digest('hex');
 }

@@ -17,18 +17,29 @@ import {
 } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { DEFAULT_RULES_DIR, type MinimizeReport, minimize } from '../blacklist/index.ts';
+import { DEFAULT_RULES_DIR, formatGroups, type MinimizeReport, minimize } from '../blacklist/index.ts';
 import { writeManifests } from '../manifests/index.ts';
 import { HvError, Report } from '../node-runtime/index.ts';
-import { buildRootfs, hostCodename, mirrorLinesFromHost, planApt, readHostSources } from './apt.ts';
+import {
+  type AptPlan,
+  buildRootfs,
+  hostCodename,
+  mirrorLinesFromHost,
+  planApt,
+  readHostSources,
+  repoMetadataDigest,
+} from './apt.ts';
+import { checkBudgets } from './budgets.ts';
 import { applyCommands, installRuntime } from './configure.ts';
 import type { BuildContext } from './context.ts';
 import { BuildLog, requireTools, run } from './exec.ts';
 import { makeIso, makeSquashfs, stageIsoTree } from './iso.ts';
 import { parseKickstart } from './kickstart/index.ts';
 import { loadProfile } from './profile.ts';
+import type { Progress } from './progress.ts';
 import { renderKickstart } from './render.ts';
 import { runPostScripts } from './scripts.ts';
+import { type CacheStatus, hashFolder, hashInputs, StageCache } from './stage-cache.ts';
 
 export const REPO_DIR = resolve(import.meta.dirname, '..');
 export const PROFILES_DIR = join(REPO_DIR, 'kickstarts', 'profiles');
@@ -42,14 +53,23 @@ export interface BuildOptions {
   tmpDir?: string;
   keepWorkdir?: boolean;
   verbose?: boolean;
+  /** Run every stage, reuse nothing (the .deb cache is still used). */
+  noStageCache?: boolean;
+  /** Overrides the profile's and the environment's SOURCE_DATE_EPOCH. */
+  sourceDateEpoch?: string;
   signal: AbortSignal;
   say: (msg: string) => void;
+  /** Status line for long stages on a terminal. */
+  progress?: Progress;
 }
 
 export interface StageReport {
   name: string;
   seconds: number;
   bytes?: number;
+  /** sha256 of what went into the stage (for the stages whose output could be reused). */
+  inputHash?: string;
+  cache?: CacheStatus;
 }
 
 export interface BuildReport {
@@ -127,19 +147,25 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
   const stages: StageReport[] = [];
   const stage = async <T>(
     name: string,
-    fn: () => Promise<T> | T,
+    fn: (entry: StageReport) => Promise<T> | T,
     bytes?: () => Promise<number> | number,
   ): Promise<T> => {
     opts.signal.throwIfAborted();
     opts.say(`[${name}] ...`);
+    opts.progress?.startStage(name);
     const t0 = performance.now();
-    const result = await fn();
-    const seconds = Math.round((performance.now() - t0) / 100) / 10;
-    const entry: StageReport = { name, seconds };
+    const entry: StageReport = { name, seconds: 0 };
+    let result: T;
+    try {
+      result = await fn(entry);
+    } finally {
+      opts.progress?.endStage();
+    }
+    entry.seconds = Math.round((performance.now() - t0) / 100) / 10;
     if (bytes) entry.bytes = await bytes();
     stages.push(entry);
     opts.say(
-      `[${name}] done in ${seconds} s${entry.bytes !== undefined ? `, ${(entry.bytes / 2 ** 20).toFixed(1)} MiB` : ''}`,
+      `[${name}] ${entry.cache === 'hit' ? 'reused from the stage cache' : 'done'} in ${entry.seconds} s${entry.bytes !== undefined ? `, ${(entry.bytes / 2 ** 20).toFixed(1)} MiB` : ''}`,
     );
     return result;
   };
@@ -151,6 +177,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
   writeFileAtomic(ksPath, flat);
   const { kickstart, report } = parseKickstart(flat, { file: ksPath });
   const epoch =
+    opts.sourceDateEpoch ??
     process.env.SOURCE_DATE_EPOCH ??
     (profile.sourceDateEpoch !== undefined ? String(profile.sourceDateEpoch) : undefined);
   const { plan, report: aptReport } = planApt(kickstart, profile, () => {
@@ -172,7 +199,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
   sweepStaleWorkdirs(tmpDir, opts.say);
   const workdir = mkdtempSync(join(tmpDir, 'hvnode-build-'));
   writeFileSync(join(workdir, 'pid'), String(process.pid));
-  const log = new BuildLog(join(out, `${base}.build.log`), opts.verbose);
+  const log = new BuildLog(join(out, `${base}.build.log`), opts.verbose, opts.progress?.observe);
   writeFileSync(log.path as string, '');
   const ctx: BuildContext = {
     profile,
@@ -187,10 +214,22 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
   };
   const root = join(workdir, 'rootfs');
   const liveRoot = join(workdir, 'iso');
+  const cache = new StageCache(opts.noStageCache ? undefined : join(ctx.cacheDir, 'stages'), {
+    log,
+    signal: opts.signal,
+  });
   try {
     await stage(
       'rootfs',
-      () => buildRootfs(ctx, plan, root),
+      async (entry) => {
+        const key = await rootfsKey(ctx, plan);
+        if (key) entry.inputHash = key;
+        else opts.say("stage cache off for rootfs: the repositories' metadata could not be read");
+        entry.cache = key ? await cache.restore('rootfs', key, root) : 'off';
+        if (entry.cache === 'hit') return;
+        await buildRootfs(ctx, plan, root);
+        if (key) await cache.store('rootfs', key, root);
+      },
       () => treeBytes(root),
     );
     await stage('configure', async () => {
@@ -228,6 +267,11 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
       () => makeIso(ctx, liveRoot, partial),
       () => statSync(partial).size,
     );
+    checkBudgets(profile, profileFile, {
+      iso: statSync(partial).size,
+      squashfs: statSync(squashfs).size,
+      initrd: statSync(join(liveRoot, 'isolinux', 'initrd0.img')).size,
+    });
     renameSync(partial, isoPath);
     if (minimized)
       writeFileAtomic(join(out, 'minimize-report.json'), `${JSON.stringify(minimized, null, 2)}\n`);
@@ -256,6 +300,27 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
   }
 }
 
+/**
+ * The rootfs stage's cache key: the package plan, the repositories' current metadata (their
+ * InRelease files: a new package version in the archive changes the key), what the build
+ * puts into the image at that stage (the dracut module and config), mmdebstrap's version and
+ * SOURCE_DATE_EPOCH. Undefined when the metadata cannot be read (the stage then always runs).
+ */
+async function rootfsKey(ctx: BuildContext, plan: AptPlan): Promise<string | undefined> {
+  const metadata = await repoMetadataDigest(plan.mirrors, ctx.signal);
+  if (!metadata) return undefined;
+  const mmdebstrap = (await run('mmdebstrap', ['--version'])).trim();
+  return hashInputs({
+    plan,
+    release: ctx.profile.release,
+    arch: ctx.profile.arch,
+    metadata,
+    mmdebstrap,
+    dracut: hashFolder(join(ctx.repoDir, 'builder', 'dracut')),
+    epoch: ctx.env.SOURCE_DATE_EPOCH,
+  });
+}
+
 /** The profile's blacklist rules, applied to the image root (refusals are reported, not fatal). */
 async function minimizeImage(
   ctx: BuildContext,
@@ -271,10 +336,11 @@ async function minimizeImage(
         hint: `"blacklist" in the profile names files in ${DEFAULT_RULES_DIR}`,
       });
   }
-  const report = await minimize(root, files, {});
+  const report = await minimize(root, files, { sizeBefore: await treeBytes(root) });
   for (const w of report.warnings) say(`warning: ${w.file}:${w.line}: ${w.message}`);
   for (const r of report.refusals)
     say(`kept ${r.file}: needed by ${r.consumer} (${r.reason}; rule ${r.rule})`);
   say(`minimize removed ${report.totals.files} files, ${(report.totals.bytes / 2 ** 20).toFixed(1)} MiB`);
+  for (const line of formatGroups(report.groups).trimEnd().split('\n')) say(`  ${line}`);
   return report;
 }

@@ -6,6 +6,7 @@ import {
   MinimizeError,
   type MinimizeReport,
   minimize,
+  treeBytes,
 } from '../blacklist/index.ts';
 import {
   diffManifests,
@@ -24,11 +25,17 @@ import {
   runCli,
   runtimeVersion,
 } from '../node-runtime/index.ts';
-import { buildImage, KICKSTARTS_DIR, PROFILES_DIR, writeFileAtomic } from './build.ts';
+import { type BuildOptions, buildImage, KICKSTARTS_DIR, PROFILES_DIR, writeFileAtomic } from './build.ts';
 import { isoToDiskCommand } from './isotodisk.ts';
 import { parseKickstartFile } from './kickstart/index.ts';
 import { loadProfile } from './profile.ts';
+import { Progress } from './progress.ts';
 import { isoToPxebootCommand } from './pxeboot.ts';
+import { type DerivedOutput, verifyRepro } from './repro.ts';
+
+/** The outputs made from the ISO that --verify-repro also compares. */
+const derivedOutputs: DerivedOutput[] = [];
+
 import { renderKickstart } from './render.ts';
 
 const ksCheck: Command = {
@@ -95,7 +102,8 @@ const commands: Command[] = [
   {
     name: 'build',
     summary: 'build a live ISO from a build profile',
-    help: `Usage: hvnode build --profile P --out DIR [--cache DIR] [--tmpdir DIR] [--keep-workdir] [--verbose] [--json]
+    help: `Usage: hvnode build --profile P --out DIR [--cache DIR] [--tmpdir DIR] [--keep-workdir]
+                    [--no-stage-cache] [--source-date-epoch N] [--verify-repro] [--verbose] [--json]
 
 Writes DIR/<name>-<version>.iso (under a temporary name until complete), the flat kickstart
 DIR/<name>-<version>.ks, DIR/build-report.json and the tools' output in DIR/<name>-<version>.build.log.
@@ -106,6 +114,14 @@ Runs as root (mmdebstrap, chroot, mount namespaces).
   --cache DIR       downloaded packages are kept here between builds (default ~/.cache/hvnode)
   --tmpdir DIR      where the work tree goes (default /var/tmp; needs a few GiB)
   --keep-workdir    keep the work tree (rootfs and ISO tree) for inspection
+  --no-stage-cache  run every stage (by default the rootfs stage is reused from DIR/stages in the
+                    cache when its inputs are unchanged: packages, repository metadata, dracut module)
+  --source-date-epoch N
+                    fix every timestamp, UUID and volume id (default: $SOURCE_DATE_EPOCH, then the
+                    profile's sourceDateEpoch)
+  --verify-repro    build twice in separate temporary directories with the same epoch and no stage
+                    cache, compare sha256 of the ISO; exit 1 naming the first differing file inside
+                    when they differ, else keep the first build's output in DIR
   --verbose         show the tools' output as it comes
   --json            print the build report as JSON on standard output`,
     options: {
@@ -114,11 +130,21 @@ Runs as root (mmdebstrap, chroot, mount namespaces).
       cache: { type: 'string' },
       tmpdir: { type: 'string' },
       'keep-workdir': { type: 'boolean' },
+      'no-stage-cache': { type: 'boolean' },
+      'source-date-epoch': { type: 'string' },
+      'verify-repro': { type: 'boolean' },
       verbose: { type: 'boolean', short: 'v' },
       json: { type: 'boolean' },
     },
     run: async ({ values }) => {
       const profile = requireString(values.profile, '--profile', 'build');
+      const epoch = values['source-date-epoch'] as string | undefined;
+      if (epoch !== undefined && !/^\d{1,12}$/.test(epoch))
+        throw dataError(
+          `--source-date-epoch: "${epoch}" is not a number of seconds since 1970`,
+          'hvnode build',
+          'e.g. --source-date-epoch $(git log -1 --format=%ct)',
+        );
       const out = requireString(values.out, '--out', 'build');
       if (process.getuid?.() !== 0) {
         throw new HvError('building an image needs root (mmdebstrap, chroot and mount namespaces)', {
@@ -134,20 +160,24 @@ Runs as root (mmdebstrap, chroot, mount namespaces).
       };
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
-      const t0 = Date.now();
-      const say = (msg: string) =>
-        process.stderr.write(`${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s ${msg}\n`);
+      const progress = new Progress(process.stderr, process.stderr.isTTY === true && values.verbose !== true);
+      const say = progress.say;
+      const options = {
+        profile,
+        out,
+        cacheDir: values.cache as string | undefined,
+        tmpDir: values.tmpdir as string | undefined,
+        keepWorkdir: values['keep-workdir'] === true,
+        verbose: values.verbose === true,
+        noStageCache: values['no-stage-cache'] === true,
+        sourceDateEpoch: epoch,
+        signal: controller.signal,
+        say,
+        progress,
+      };
       try {
-        const report = await buildImage({
-          profile,
-          out,
-          cacheDir: values.cache as string | undefined,
-          tmpDir: values.tmpdir as string | undefined,
-          keepWorkdir: values['keep-workdir'] === true,
-          verbose: values.verbose === true,
-          signal: controller.signal,
-          say,
-        });
+        if (values['verify-repro']) return await runVerifyRepro(options, values.json === true);
+        const report = await buildImage(options);
         if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
         else
           say(`built ${report.iso} (${(report.isoBytes / 2 ** 20).toFixed(1)} MiB) in ${report.seconds} s`);
@@ -194,6 +224,7 @@ Exits 0; 65 on rule syntax errors (or --strict violations); 2 when ROOTFS does n
         report = await minimize(rootfs, ruleFiles, {
           dryRun: values['dry-run'] === true,
           strict: values.strict === true,
+          sizeBefore: treeBytes(rootfs),
         });
       } catch (err) {
         if (json && err instanceof MinimizeError && err.report)
@@ -265,6 +296,23 @@ diff: compares two images; A and B are folders holding manifests or live ISOs (i
   isoToPxebootCommand,
   isoToDiskCommand,
 ];
+
+async function runVerifyRepro(options: BuildOptions, json: boolean): Promise<number> {
+  const r = await verifyRepro(options, derivedOutputs);
+  if (json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+  for (const o of r.outputs) {
+    options.say(
+      o.identical
+        ? `reproducible: ${o.name} sha256 ${o.sha256A}`
+        : `NOT reproducible: ${o.name} differs (${o.sha256A.slice(0, 12)} vs ${o.sha256B.slice(0, 12)}); first difference: ${o.firstDifference}`,
+    );
+  }
+  if (!r.identical)
+    process.stderr.write(
+      `hvnode build: error: the two builds differ (SOURCE_DATE_EPOCH=${r.sourceDateEpoch})\n  hint: the named file is made differently on each build; fix what writes it (a timestamp, a random id, file order)\n`,
+    );
+  return r.identical ? ExitCode.ok : ExitCode.failure;
+}
 
 function requireString(v: unknown, option: string, cmd: string): string {
   if (typeof v !== 'string' || v === '')

@@ -25,10 +25,13 @@ export const TOOL_PACKAGES: Record<string, string> = {
   mmd: 'mtools',
   sfdisk: 'fdisk',
   'mkfs.ext4': 'e2fsprogs',
+  debugfs: 'e2fsprogs',
+  mdir: 'mtools',
   losetup: 'mount',
   dnf: 'dnf',
   rpm: 'rpm',
   createrepo_c: 'createrepo-c',
+  rpmbuild: 'rpm',
 };
 
 export function missingToolError(tool: string): HvError {
@@ -67,11 +70,14 @@ export class BuildLog {
   constructor(
     readonly path: string | undefined,
     private readonly echo = false,
+    /** Sees every chunk of tool output (the progress line). */
+    private readonly observe?: (text: string) => void,
   ) {
     if (path) this.stream = createWriteStream(path, { flags: 'a' });
   }
   write(text: string): void {
     this.stream?.write(text);
+    this.observe?.(text);
     if (this.echo) process.stderr.write(text);
   }
   async close(): Promise<void> {

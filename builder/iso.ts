@@ -183,7 +183,9 @@ export async function stageIsoTree(
 
 export async function makeSquashfs(ctx: BuildContext, root: string, image: string): Promise<void> {
   const p = ctx.profile;
-  const args = [root, image, '-noappend', '-comp', p.compression, '-no-progress', '-quiet'];
+  // on a terminal, mksquashfs's progress bar feeds the status line's percentage
+  const args = [root, image, '-noappend', '-comp', p.compression, '-quiet'];
+  if (!process.stderr.isTTY) args.push('-no-progress');
   if (p.compression === 'zstd' && p.compressionLevel !== undefined)
     args.push('-Xcompression-level', String(p.compressionLevel));
   if (ctx.env.SOURCE_DATE_EPOCH)

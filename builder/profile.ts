@@ -7,6 +7,7 @@ import { Ajv } from 'ajv';
 import { isNode, LineCounter, parseDocument } from 'yaml';
 import { dataError, ExitCode, HvError, Report } from '../node-runtime/errors.ts';
 import { describeSchemaError } from '../node-runtime/schema-errors.ts';
+import { SIZE_PATTERN } from './budgets.ts';
 
 export type Compression = 'xz' | 'zstd';
 
@@ -15,8 +16,9 @@ export interface BuildProfile {
   name: string;
   version: string;
   description?: string;
-  distro: 'debian';
-  /** Distribution release (Debian codename). */
+  /** debian: built with apt (mmdebstrap); fedora: built with dnf (builder/dnf.ts). */
+  distro: 'debian' | 'fedora';
+  /** Distribution release: a Debian codename, or dnf's releasever (`40`, `rawhide`). */
   release: string;
   arch: 'amd64';
   /** Package mirror; default: the build host's apt sources. */
@@ -43,6 +45,8 @@ export interface BuildProfile {
   /** Extra chroot %post script, appended after the common one. */
   post?: string;
   sourceDateEpoch?: number;
+  /** Size budgets: the build fails when an artifact is bigger (e.g. `iso: 150MB`). */
+  budgets?: Partial<Record<'iso' | 'squashfs' | 'initrd', string | number>>;
 }
 
 const schema = {
@@ -53,8 +57,8 @@ const schema = {
     name: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' },
     version: { type: 'string', pattern: '^[0-9A-Za-z][0-9A-Za-z.+~_-]{0,63}$' },
     description: { type: 'string' },
-    distro: { enum: ['debian'] },
-    release: { type: 'string', pattern: '^[a-z][a-z0-9-]{1,31}$' },
+    distro: { enum: ['debian', 'fedora'] },
+    release: { type: 'string' },
     arch: { enum: ['amd64'] },
     mirror: { type: 'string', pattern: '^(https?|file)://[^\\s"\']+$' },
     components: { type: 'array', items: { type: 'string', pattern: '^[a-z0-9-]+$' }, minItems: 1 },
@@ -72,7 +76,26 @@ const schema = {
     blacklist: { type: 'array', items: { type: 'string', pattern: '^[A-Za-z0-9._-]+$' } },
     post: { type: 'string' },
     sourceDateEpoch: { type: 'integer', minimum: 0 },
+    budgets: {
+      type: 'object',
+      additionalProperties: false,
+      properties: Object.fromEntries(
+        ['iso', 'squashfs', 'initrd'].map((k) => [
+          k,
+          {
+            anyOf: [
+              { type: 'integer', minimum: 1 },
+              { type: 'string', pattern: SIZE_PATTERN },
+            ],
+          },
+        ]),
+      ),
+    },
   },
+  // a Debian codename, or dnf's releasever for the rpm distributions
+  if: { properties: { distro: { const: 'fedora' } }, required: ['distro'] },
+  then: { properties: { release: { type: 'string', pattern: '^([1-9][0-9]{0,3}|rawhide)$' } } },
+  else: { properties: { release: { type: 'string', pattern: '^[a-z][a-z0-9-]{1,31}$' } } },
   $defs: {
     package: { type: 'string', pattern: '^[a-z0-9][a-z0-9+.-]*(:[a-z0-9]+)?$' },
   },
@@ -114,7 +137,16 @@ export function parseProfile(text: string, file: string): { profile?: BuildProfi
   if (report.hasErrors) return { report };
   const data: unknown = doc.toJS();
   if (!validate(data)) {
-    for (const e of validate.errors ?? []) {
+    // an if/then/else failure also reports the branch (the keyword below it says more), and a
+    // type error in both the property and the branch comes twice
+    const seen = new Set<string>();
+    const errors = (validate.errors ?? []).filter((x) => {
+      const key = `${x.instancePath}\0${x.keyword}\0${x.message}`;
+      const first = x.keyword !== 'if' && !seen.has(key);
+      seen.add(key);
+      return first;
+    });
+    for (const e of errors) {
       const segments = e.instancePath.split('/').slice(1).map(decodeSegment);
       if (e.keyword === 'additionalProperties') {
         segments.push((e.params as { additionalProperty: string }).additionalProperty);

@@ -1,7 +1,8 @@
 // Rule file syntax and glob semantics: pure, no file system.
 
 import test from 'ava';
-import { compileGlob, parseRules } from '../../blacklist/index.ts';
+import { compileGlob, formatGroups, parseRules } from '../../blacklist/index.ts';
+import { groupTable } from '../../blacklist/minimize.ts';
 
 test('directives, comments, blank lines and force parse into rules with file:line', (t) => {
   const { rules, report } = parseRules(
@@ -89,4 +90,39 @@ test('globs: * and ? stay in one segment, ** crosses, [...] classes, \\ escapes'
   t.is(g.prefix, '/usr/share/locale/en');
   t.is(g.segments, 4);
   t.is(compileGlob('/usr/**/x').segments, Number.POSITIVE_INFINITY);
+});
+
+test('rules belong to the group of the "##" heading above them; the size table runs group by group', (t) => {
+  const { rules } = parseRules(
+    [
+      'drop /x/*',
+      '## Documentation: manuals',
+      '## (a second heading line continues the first)',
+      'drop /usr/share/doc/*',
+      'drop /usr/share/man/*',
+      '## Kernel modules (relative to the tree)',
+      'module-drop sound',
+    ].join('\n'),
+    '/rules/a.blacklist',
+  );
+  t.deepEqual(
+    rules.map((r) => r.group),
+    ['a.blacklist', 'Documentation', 'Documentation', 'Kernel modules'],
+  );
+  const results = rules.map((r, i) => ({
+    rule: r.id,
+    directive: r.directive,
+    pattern: r.pattern,
+    force: false,
+    group: r.group,
+    files: 1,
+    bytes: (i + 1) * 100,
+  }));
+  t.deepEqual(groupTable(results, 10_000), [
+    { group: 'a.blacklist', files: 1, bytes: 100, before: 10_000, after: 9_900 },
+    { group: 'Documentation', files: 2, bytes: 500, before: 9_900, after: 9_400 },
+    { group: 'Kernel modules', files: 1, bytes: 400, before: 9_400, after: 9_000 },
+  ]);
+  t.regex(formatGroups(groupTable(results, 10_000)), /^Documentation\s+2\s+0\.0 MiB\s+0\.0 MiB\s+0\.0 MiB$/m);
+  t.is(groupTable(results)[0]?.before, undefined);
 });

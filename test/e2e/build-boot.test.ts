@@ -1,12 +1,13 @@
 // End to end: build the test profile into an ISO, boot it in QEMU (TCG, no network device,
-// serial to a file) and wait for the node runtime's ready line.
+// serial to a file) under SeaBIOS and under OVMF, and wait for the node runtime's ready line.
 
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import test from 'ava';
 import { execa } from 'execa';
 import { cli, mountsBelow, REPO, requireRoot, requireTools } from '../helpers/env.ts';
-import { bootToReady } from '../helpers/qemu.ts';
+import { bootToReady, OVMF_CODE } from '../helpers/qemu.ts';
+import { testIso } from '../helpers/test-iso.ts';
 
 const TOOLS = {
   mmdebstrap: 'mmdebstrap',
@@ -15,50 +16,53 @@ const TOOLS = {
   'qemu-system-x86_64': 'qemu-system-x86',
 };
 
-test('e2e: the test profile builds into an ISO that boots to "hvnode: ready <version> live"', async (t) => {
+test('e2e: the test profile builds into an ISO that boots to "hvnode: ready <version> live" (SeaBIOS)', async (t) => {
   requireRoot(t);
   requireTools(t, TOOLS);
-  const base = mkdtempSync('/var/tmp/hvnode-e2e-');
-  const out = join(base, 'out');
-  const tmp = join(base, 'tmp');
-  t.teardown(() => rmSync(base, { recursive: true, force: true }));
-
-  const build = await execa(
-    'node',
-    [cli('hvnode'), 'build', '--profile', 'test', '--out', out, '--tmpdir', tmp, '--json'],
-    {
-      reject: false,
-      cwd: REPO,
-    },
-  );
-  t.is(build.exitCode, 0, `build failed:\n${build.stderr}`);
-  const report = JSON.parse(build.stdout) as {
+  const { iso, out } = await testIso();
+  const report = JSON.parse(readFileSync(join(out, 'stdout.json'), 'utf8')) as {
     iso: string;
     isoBytes: number;
     version: string;
-    stages: { name: string; seconds: number; bytes?: number }[];
+    stages: { name: string; seconds: number; bytes?: number; cache?: string; inputHash?: string }[];
   };
-  const iso = join(out, 'hvnode-test-0.1.0.iso');
-  t.is(report.iso, iso);
+  t.is(basename(report.iso), 'hvnode-test-0.1.0.iso');
   t.true(existsSync(iso));
   t.deepEqual(
     report.stages.map((s) => s.name),
     ['render', 'rootfs', 'configure', 'bootloader', 'post', 'minimize', 'manifests', 'squashfs', 'iso'],
   );
+  const rootfs = report.stages.find((s) => s.name === 'rootfs');
+  t.regex(rootfs?.inputHash ?? '', /^[0-9a-f]{64}$/, 'the rootfs stage reports its input hash');
+  t.true(rootfs?.cache === 'hit' || rootfs?.cache === 'miss', `cache status ${rootfs?.cache}`);
   // the classic manifests travel inside the ISO; the machine-readable ones also beside it
-  const listing = await execa('xorriso', ['-indev', iso, '-ls', '/isolinux/*'], { reject: false });
+  const listing = await execa('xorriso', ['-indev', iso, '-ls', '/isolinux/*', '/EFI/BOOT/*'], {
+    reject: false,
+  });
   for (const f of [
-    'manifest-rpm.txt',
-    'manifest-srpm.txt',
-    'manifest-license.txt',
-    'manifest-owns.txt.bz2',
-    'manifest-file.txt.bz2',
-    'manifest-dir.txt.bz2',
-    'manifest.json',
-    'hvnode-test-0.1.0.spdx.json',
+    'isolinux/manifest-rpm.txt',
+    'isolinux/manifest-srpm.txt',
+    'isolinux/manifest-license.txt',
+    'isolinux/manifest-owns.txt.bz2',
+    'isolinux/manifest-file.txt.bz2',
+    'isolinux/manifest-dir.txt.bz2',
+    'isolinux/manifest.json',
+    'isolinux/hvnode-test-0.1.0.spdx.json',
+    'isolinux/efiboot.img',
+    'EFI/BOOT/BOOTX64.EFI',
+    'EFI/BOOT/grub.cfg',
   ]) {
-    t.true(listing.stdout.includes(`/isolinux/${f}`), `${f} in the ISO`);
+    t.true(listing.stdout.includes(`/${f}`), `${f} in the ISO`);
   }
+  // isohybrid: an MBR and a GPT whose EFI system partition is the El Torito EFI image
+  const table = await execa('sfdisk', ['--json', iso], { reject: false });
+  t.is(table.exitCode, 0, table.stderr);
+  const parts = (JSON.parse(table.stdout) as { partitiontable: { partitions: { type: string }[] } })
+    .partitiontable.partitions;
+  t.true(
+    parts.some((p) => /C12A7328-F81F-11D2-BA4B-00A0C93EC93B|^ef$/i.test(p.type)),
+    `an EFI system partition: ${JSON.stringify(parts)}`,
+  );
   const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as {
     packages: { name: string }[];
   };
@@ -69,7 +73,7 @@ test('e2e: the test profile builds into an ISO that boots to "hvnode: ready <ver
     (report.stages.find((s) => s.name === 'squashfs')?.bytes ?? 0) > 50 * 2 ** 20,
     'a squashfs with a kernel and nodejs',
   );
-  t.deepEqual(JSON.parse(readFileSync(join(out, 'build-report.json'), 'utf8')), report);
+  t.deepEqual(JSON.parse(readFileSync(join(out, 'build-report.json'), 'utf8')).stages, report.stages);
   // the flat kickstart is saved next to the ISO and is valid on its own
   const ks = join(out, 'hvnode-test-0.1.0.ks');
   const check = await execa('node', [cli('hvnode'), 'ks', 'check', ks], { reject: false });
@@ -79,14 +83,39 @@ test('e2e: the test profile builds into an ISO that boots to "hvnode: ready <ver
     readdirSync(out).filter((f) => f.includes('partial')),
     [],
   );
-  t.deepEqual(readdirSync(tmp), []);
-  t.deepEqual(mountsBelow(base), []);
+  t.deepEqual(mountsBelow(out), []);
   t.log(`build: ${JSON.stringify(report.stages)} iso ${(report.isoBytes / 2 ** 20).toFixed(1)} MiB`);
 
+  const base = mkdtempSync('/var/tmp/hvnode-e2e-');
+  t.teardown(() => rmSync(base, { recursive: true, force: true }));
   const boot = await bootToReady({
     media: ['-cdrom', iso, '-boot', 'd'],
     serialLog: join(base, 'serial.log'),
+    deadlineSeconds: 600,
   });
   t.deepEqual(boot.readyLines, ['hvnode: ready 0.1.0 live'], 'exactly one ready line on the serial port');
-  t.log(`boot to ready: ${boot.seconds} s`);
+  t.log(`boot to ready (SeaBIOS, isolinux): ${boot.seconds} s`);
+});
+
+test('e2e: the same ISO boots under UEFI (OVMF) through GRUB to the ready line', async (t) => {
+  requireRoot(t);
+  requireTools(t, { ...TOOLS, 'grub-mkimage': 'grub-common' });
+  if (!existsSync(OVMF_CODE))
+    t.fail(`${OVMF_CODE} is missing: run "npm run setup" as root, or apt-get install ovmf`);
+  const { iso } = await testIso();
+  const base = mkdtempSync('/var/tmp/hvnode-e2e-');
+  t.teardown(() => rmSync(base, { recursive: true, force: true }));
+  const boot = await bootToReady({
+    media: ['-cdrom', iso, '-boot', 'd'],
+    serialLog: join(base, 'serial.log'),
+    uefi: true,
+    deadlineSeconds: 600,
+  });
+  t.deepEqual(boot.readyLines, ['hvnode: ready 0.1.0 live'], 'exactly one ready line on the serial port');
+  t.regex(
+    boot.log,
+    /Install or upgrade hvnode-test 0\.1\.0/,
+    'the GRUB menu was shown on the serial console',
+  );
+  t.log(`boot to ready (OVMF, GRUB): ${boot.seconds} s`);
 });

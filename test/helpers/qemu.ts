@@ -16,6 +16,8 @@ export interface BootOptions {
   nic?: string[];
   /** Boot with UEFI firmware (OVMF) instead of SeaBIOS; its variable store is a copy beside the serial log. */
   uefi?: boolean;
+  /** Patterns to time in the serial log (e.g. the kernel's banner): BootResult.marks gives when each first showed. */
+  marks?: Record<string, RegExp>;
 }
 
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
@@ -36,6 +38,8 @@ export interface BootResult {
   seconds: number;
   readyLines: string[];
   log: string;
+  /** Seconds from QEMU's start to the first match of each of BootOptions.marks (absent: never matched). */
+  marks: Record<string, number>;
 }
 
 export const READY_RE = /^hvnode: ready (\S+) (\S+)\r?$/gm;
@@ -55,6 +59,8 @@ export function readyLinesOf(log: string): string[] {
 export async function bootToReady(opts: BootOptions): Promise<BootResult> {
   const deadline = (opts.deadlineSeconds ?? 300) * 1000;
   const t0 = performance.now();
+  const seconds = () => Math.round((performance.now() - t0) / 100) / 10;
+  const marks: Record<string, number> = {};
   const qemu = execa(
     'qemu-system-x86_64',
     [
@@ -88,14 +94,17 @@ export async function bootToReady(opts: BootOptions): Promise<BootResult> {
     for (;;) {
       const log = existsSync(opts.serialLog) ? readFileSync(opts.serialLog, 'utf8') : '';
       const readyLines = readyLinesOf(log);
+      for (const [name, re] of Object.entries(opts.marks ?? {}))
+        if (marks[name] === undefined && re.test(visibleText(log))) marks[name] = seconds();
       if (readyLines.length > 0) {
         // give a duplicate announcement a moment to show up, so the test can see it
         await new Promise((r) => setTimeout(r, 2000));
         const final = readFileSync(opts.serialLog, 'utf8');
         return {
-          seconds: Math.round((performance.now() - t0) / 100) / 10,
+          seconds: seconds(),
           readyLines: readyLinesOf(final),
           log: final,
+          marks,
         };
       }
       if (qemu.exitCode !== null && qemu.exitCode !== undefined) {

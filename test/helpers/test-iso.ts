@@ -13,12 +13,15 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { execa } from 'execa';
 import { cli, REPO } from './env.ts';
 
 const INPUT_DIRS = ['builder', 'kickstarts', 'blacklist', 'node-runtime', 'manifests'];
+/** Sources that never reach the image: the other outputs' writers and the builder's CLI. */
+const NOT_IN_IMAGE = /^builder\/(pxeboot|isotodisk|dnf|cli)[^/]*\.ts$/;
 const ROOT = '/var/tmp/hvnode-test-iso';
+const KEEP = 3;
 
 function hashInputs(): string {
   const h = createHash('sha256');
@@ -26,7 +29,7 @@ function hashInputs(): string {
     for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const p = join(dir, e.name);
       if (e.isDirectory()) walk(p);
-      else if (e.isFile()) {
+      else if (e.isFile() && !NOT_IN_IMAGE.test(relative(REPO, p))) {
         h.update(relative(REPO, p));
         h.update(readFileSync(p));
       }
@@ -74,8 +77,13 @@ async function withLock<T>(lock: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** The test profile's ISO for the current sources (built on first use). */
+/**
+ * The test profile's ISO for the current sources (built on first use). HVNODE_TEST_ISO=FILE
+ * uses that ISO instead (for working on one boot path without rebuilding).
+ */
 export async function testIso(): Promise<TestIso> {
+  const given = process.env.HVNODE_TEST_ISO;
+  if (given) return { iso: given, out: dirname(given), buildSeconds: 0 };
   const key = hashInputs();
   const out = join(ROOT, key);
   const iso = join(out, 'hvnode-test-0.1.0.iso');
@@ -89,10 +97,13 @@ export async function testIso(): Promise<TestIso> {
     const t0 = performance.now();
     const r = await execa(
       'node',
-      [cli('hvnode'), 'build', '--profile', 'test', '--out', tmpOut, '--tmpdir', join(ROOT, 'tmp')],
-      { reject: false, cwd: REPO, all: true },
+      [cli('hvnode'), 'build', '--profile', 'test', '--out', tmpOut, '--tmpdir', join(ROOT, 'tmp'), '--json'],
+      { reject: false, cwd: REPO },
     );
-    if (r.exitCode !== 0) throw new Error(`building the test ISO failed:\n${r.all}`);
+    if (r.exitCode !== 0) throw new Error(`building the test ISO failed:\n${r.stderr}`);
+    // what the build printed, for the test of the build itself
+    writeFileSync(join(tmpOut, 'stdout.json'), r.stdout);
+    writeFileSync(join(tmpOut, 'stderr.txt'), r.stderr);
     renameSync(tmpOut, out);
     return { iso, out, buildSeconds: Math.round((performance.now() - t0) / 100) / 10 };
   });
