@@ -32,6 +32,7 @@ import {
 import { checkBudgets } from './budgets.ts';
 import { applyCommands, installRuntime } from './configure.ts';
 import type { BuildContext } from './context.ts';
+import { buildRootfsDnf, planDnf, rootfsBackend } from './dnf.ts';
 import { BuildLog, requireTools, run } from './exec.ts';
 import { makeIso, makeSquashfs, stageIsoTree } from './iso.ts';
 import { parseKickstart } from './kickstart/index.ts';
@@ -180,19 +181,36 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
     opts.sourceDateEpoch ??
     process.env.SOURCE_DATE_EPOCH ??
     (profile.sourceDateEpoch !== undefined ? String(profile.sourceDateEpoch) : undefined);
-  const { plan, report: aptReport } = planApt(kickstart, profile, () => {
-    const lines = mirrorLinesFromHost(readHostSources(), hostCodename(), profile.release);
-    if (lines.length === 0) {
-      throw new HvError(`no Debian mirror for "${profile.release}" in the build host's apt sources`, {
-        exitCode: 2,
-        hint: 'set "mirror" in the profile, or add a repo line to the kickstart',
-      });
-    }
-    return lines;
-  });
-  new Report().merge(report).merge(aptReport).throwIfErrors(`the rendered kickstart is not buildable`);
-  for (const w of report.warnings) opts.say(`warning: ${w.file}:${w.line}: ${w.message}`);
-  await requireTools(['mmdebstrap', 'mksquashfs', 'xorriso', 'unshare', 'chroot', 'bzip2']);
+  const backend = rootfsBackend(profile);
+  const dnf = backend === 'dnf' ? planDnf(kickstart, profile) : undefined;
+  const apt =
+    backend === 'apt'
+      ? planApt(kickstart, profile, () => {
+          const lines = mirrorLinesFromHost(readHostSources(), hostCodename(), profile.release);
+          if (lines.length === 0) {
+            throw new HvError(`no Debian mirror for "${profile.release}" in the build host's apt sources`, {
+              exitCode: 2,
+              hint: 'set "mirror" in the profile, or add a repo line to the kickstart',
+            });
+          }
+          return lines;
+        })
+      : undefined;
+  const planReport = (dnf ?? apt)?.report ?? new Report();
+  new Report().merge(report).merge(planReport).throwIfErrors(`the rendered kickstart is not buildable`);
+  for (const w of [...report.warnings, ...planReport.warnings])
+    opts.say(`warning: ${w.file}:${w.line}: ${w.message}`);
+  await requireTools([
+    ...(dnf ? ['dnf', 'rpm'] : ['mmdebstrap']),
+    'mksquashfs',
+    'xorriso',
+    'unshare',
+    'chroot',
+    'bzip2',
+    'grub-mkimage',
+    'mkfs.fat',
+    'mcopy',
+  ]);
 
   const tmpDir = opts.tmpDir ?? '/var/tmp';
   mkdirSync(tmpDir, { recursive: true });
@@ -222,6 +240,12 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
     await stage(
       'rootfs',
       async (entry) => {
+        if (dnf) {
+          // no stage cache for dnf yet: its repositories' metadata digest is not wired
+          entry.cache = 'off';
+          return buildRootfsDnf(ctx, dnf.plan, root);
+        }
+        const plan = (apt as NonNullable<typeof apt>).plan;
         const key = await rootfsKey(ctx, plan);
         if (key) entry.inputHash = key;
         else opts.say("stage cache off for rootfs: the repositories' metadata could not be read");

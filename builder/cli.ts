@@ -242,7 +242,7 @@ Exits 0; 65 on rule syntax errors (or --strict violations); 2 when ROOTFS does n
     help: `Usage: hvnode manifest write ROOTFS --out DIR [--name NAME] [--created TIME]
        hvnode manifest diff A B [--json]
 
-write: reads the Debian package database and the tree of ROOTFS and writes to DIR
+write: reads the rpm or Debian package database and the tree of ROOTFS and writes to DIR
   manifest-rpm.txt, manifest-srpm.txt, manifest-license.txt, manifest-owns.txt.bz2,
   manifest-file.txt.bz2, manifest-dir.txt.bz2, manifest.json and NAME.spdx.json (SPDX 2.3).
   --out DIR       output directory (created if missing)

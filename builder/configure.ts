@@ -25,10 +25,11 @@ export async function installRuntime(ctx: BuildContext, root: string): Promise<v
     rmSync(link, { force: true });
     symlinkSync(`../lib/hvnode/${basename(file)}`, link);
   }
-  copyFileSync(
-    join(ctx.repoDir, 'node-runtime', 'units', 'hvnode-ready.service'),
-    rootPath(root, '/usr/lib/systemd/system/hvnode-ready.service'),
-  );
+  for (const unit of ['hvnode-ready.service', 'hvnode-persist.service'])
+    copyFileSync(
+      join(ctx.repoDir, 'node-runtime', 'units', unit),
+      rootPath(root, `/usr/lib/systemd/system/${unit}`),
+    );
   put(
     root,
     '/etc/hvnode-release',

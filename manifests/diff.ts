@@ -1,6 +1,6 @@
 // Compares two images' manifests: what release notes and reviewers want to know about an update.
 
-import { byteSorted } from './dpkg.ts';
+import { byteSorted } from './owners.ts';
 import type { Manifests, PackageInfo } from './types.ts';
 
 export interface PackageRef {

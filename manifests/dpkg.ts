@@ -3,11 +3,12 @@
 // info/<pkg>.md5sums, and the licenses of its usr/share/doc/<pkg>/copyright.
 
 import { createHash } from 'node:crypto';
-import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { lstatSync, readlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dataError } from '../node-runtime/errors.ts';
 import { NOASSERTION, readableLicense } from './licenses.ts';
+import { byteCompare, byteSorted, OwnerIndex, type PackageDb } from './owners.ts';
 import type { PackageInfo } from './types.ts';
 
 export type Paragraph = Map<string, string>;
@@ -54,11 +55,8 @@ export function copyrightLicenses(text: string): string[] | undefined {
   return found.size > 0 ? byteSorted([...found]) : undefined;
 }
 
-export interface Dpkg {
-  packages: PackageInfo[];
-  /** Image path → names of the packages that list it, byte-sorted. */
-  owners: Map<string, string[]>;
-}
+export type Dpkg = PackageDb;
+export { byteCompare, byteSorted };
 
 /** Reads the package database of the Debian tree at root. */
 export async function readDpkg(root: string): Promise<Dpkg> {
@@ -76,8 +74,7 @@ export async function readDpkg(root: string): Promise<Dpkg> {
   const installed = parseControl(status).filter(
     (p) => p.has('package') && p.get('status')?.split(/\s+/)[2] === 'installed',
   );
-  const aliases = usrMergeAliases(root);
-  const owners = new Map<string, string[]>();
+  const owners = new OwnerIndex(root);
   const packages = await Promise.all(
     installed.map(async (p) => {
       const name = p.get('package') ?? '';
@@ -94,12 +91,7 @@ export async function readDpkg(root: string): Promise<Dpkg> {
         readInRoot(root, `/usr/share/doc/${name}/copyright`),
       ]);
       const paths = (list?.toString('utf8') ?? '').split('\n').filter((l) => l !== '');
-      for (const listed of paths) {
-        const path = listed === '/.' ? '/' : listed;
-        addOwner(owners, path, name);
-        for (const [from, to] of aliases)
-          if (path.startsWith(from)) addOwner(owners, to + path.slice(from.length), name);
-      }
+      for (const listed of paths) owners.add(listed === '/.' ? '/' : listed, name);
       const licenses = copyright ? copyrightLicenses(copyright.toString('utf8')) : undefined;
       const info_: PackageInfo = {
         name,
@@ -114,33 +106,7 @@ export async function readDpkg(root: string): Promise<Dpkg> {
       return info_;
     }),
   );
-  for (const names of owners.values()) names.sort(byteCompare);
-  packages.sort((a, b) => byteCompare(a.name, b.name) || byteCompare(a.arch, b.arch));
-  return { packages, owners };
-}
-
-function addOwner(owners: Map<string, string[]>, path: string, name: string): void {
-  const names = owners.get(path);
-  if (!names) owners.set(path, [name]);
-  else if (!names.includes(name)) names.push(name);
-}
-
-/**
- * With merged /usr, /bin is a symlink to usr/bin and packages still list /bin/ls; the walk
- * sees /usr/bin/ls. Returns ['/bin/', '/usr/bin/'] pairs so both spellings find the owner.
- */
-function usrMergeAliases(root: string): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
-  for (const name of readdirSync(root)) {
-    try {
-      if (!lstatSync(join(root, name)).isSymbolicLink()) continue;
-      const target = readlinkSync(join(root, name)).replace(/^\/+/, '').replace(/\/+$/, '');
-      if (target === `usr/${name}`) out.push([`/${name}/`, `/usr/${name}/`]);
-    } catch {
-      // vanished or unreadable: not an alias
-    }
-  }
-  return out;
+  return owners.finish(packages);
 }
 
 async function readOptional(file: string): Promise<Buffer | undefined> {
@@ -184,16 +150,4 @@ export function resolveInRoot(root: string, imagePath: string): string | undefin
     }
   }
   return join(root, ...done);
-}
-
-/** LC_ALL=C order: by UTF-8 bytes (JS string order differs above U+FFFF). */
-export function byteCompare(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
-}
-
-export function byteSorted(items: string[]): string[] {
-  return items
-    .map((s) => ({ s, k: Buffer.from(s) }))
-    .sort((x, y) => Buffer.compare(x.k, y.k))
-    .map((x) => x.s);
 }

@@ -3,7 +3,10 @@
 export { diffManifests, formatDiff, type ManifestDiff, type PackageRef } from './diff.ts';
 export { copyrightLicenses, parseControl, readDpkg } from './dpkg.ts';
 export { readableLicense, spdxLicense } from './licenses.ts';
+export { byteSorted, type PackageDb } from './owners.ts';
+export { readPackageDb } from './pkgdb.ts';
 export { parseRpmLine, readManifests } from './read.ts';
+export { readRpm, rpmDbPath } from './rpm.ts';
 export { buildSpdx, purl, type SpdxDocument } from './spdx.ts';
 export * from './types.ts';
 export { walkTree } from './walk.ts';

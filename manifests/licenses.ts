@@ -118,7 +118,12 @@ function parse(expr: string): Parsed {
 }
 
 function join(p: Parsed, render: (term: string) => string): string {
-  return p.terms.map((t, i) => (i === 0 ? render(t) : `${p.ops[i - 1] ?? 'AND'} ${render(t)}`)).join(' ');
+  // rpm License tags group with parentheses: `(GPL-2.0-or-later OR MIT) AND BSD-3-Clause`
+  const grouped = (t: string) => {
+    const m = /^(\(*)(.*?)(\)*)$/.exec(t) as RegExpExecArray;
+    return `${m[1]}${render(m[2] as string)}${m[3]}`;
+  };
+  return p.terms.map((t, i) => (i === 0 ? grouped(t) : `${p.ops[i - 1] ?? 'AND'} ${grouped(t)}`)).join(' ');
 }
 
 /**

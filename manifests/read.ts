@@ -6,7 +6,8 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { dataError, ExitCode, HvError } from '../node-runtime/errors.ts';
+import { dataError } from '../node-runtime/errors.ts';
+import { missingTool } from './tool.ts';
 import {
   type DirEntry,
   type FileEntry,
@@ -43,19 +44,16 @@ export async function readManifests(pathOrIso: string): Promise<Manifests> {
 async function extractFromIso(iso: string, dir: string): Promise<void> {
   const xorriso = (args: string[]) =>
     execa('xorriso', ['-osirrox', 'on', '-indev', iso, ...args], { stderr: 'pipe' }).catch((err) => {
-      if ((err as { code?: string }).code === 'ENOENT')
-        throw new HvError('xorriso is not installed', {
-          where: 'manifests',
-          exitCode: ExitCode.precondition,
-          hint: 'apt-get install xorriso',
-        });
-      throw dataError(
-        `cannot read ${iso} as an ISO image`,
-        'manifests',
-        String(err.stderr ?? '')
-          .trim()
-          .split('\n')
-          .pop(),
+      throw (
+        missingTool(err, 'xorriso') ??
+        dataError(
+          `cannot read ${iso} as an ISO image`,
+          'manifests',
+          String(err.stderr ?? '')
+            .trim()
+            .split('\n')
+            .pop(),
+        )
       );
     });
   const found = await xorriso(['-find', '/isolinux', '-name', 'manifest*', '-type', 'f']);
@@ -146,30 +144,38 @@ function duLines(text: string): DirEntry[] {
 }
 
 /**
- * `name-version.arch (md5sums: x)`. Both a Debian name and a version may hold `-`, so the split
- * is a guess: the first `-` after which the rest looks like a version (starts with a digit,
- * at most one more `-`). manifest.json, when present, makes the guess unnecessary.
+ * A manifest-rpm.txt line. Debian's `name-version.arch (md5sums: x)`: both a Debian name and a
+ * version may hold `-`, so the split is a guess: the first `-` after which the rest looks like a
+ * version (starts with a digit, at most one more `-`). manifest.json, when present, makes the
+ * guess unnecessary. rpm's `name-version-release.arch (signature)` splits at the last two `-`.
  */
 export function parseRpmLine(line: string): PackageInfo | undefined {
-  const m = /^(\S+)\.([^.\s]+) \(md5sums: (\S+)\)$/.exec(line);
+  const m = /^(\S+)\.([^.\s]+) \((.+)\)$/.exec(line);
   if (!m) return undefined;
-  const nv = m[1] as string;
+  const [, nv, arch, tail] = m as unknown as [string, string, string, string];
+  const deb = /^md5sums: (\S+)$/.exec(tail);
+  const split = deb ? splitDebian(nv) : /^(.+)-([^-]+-[^-]+)$/.exec(nv)?.slice(1);
+  if (!split) return undefined;
+  const [name, version] = split as [string, string];
+  return {
+    name,
+    version,
+    arch,
+    // unknown: the classic files do not say which source a package came from
+    source: '',
+    sourceVersion: '',
+    // unknown: manifest-license.txt is for the whole image
+    licenses: [],
+    md5sumsSha256: deb ? (deb[1] as string) : 'none',
+    files: 0,
+    ...(deb ? {} : { format: 'rpm' as const, signature: tail }),
+  };
+}
+
+function splitDebian(nv: string): [string, string] | undefined {
   for (let i = nv.indexOf('-'); i > 0; i = nv.indexOf('-', i + 1)) {
     const version = nv.slice(i + 1);
-    if (/^(\d+:)?\d[^-]*(-[^-]+)?$/.test(version)) {
-      const name = nv.slice(0, i);
-      return {
-        name,
-        version,
-        arch: m[2] as string,
-        source: '',
-        sourceVersion: '',
-        // unknown: manifest-license.txt is for the whole image
-        licenses: [],
-        md5sumsSha256: m[3] as string,
-        files: 0,
-      };
-    }
+    if (/^(\d+:)?\d[^-]*(-[^-]+)?$/.test(version)) return [nv.slice(0, i), version];
   }
   return undefined;
 }

@@ -1,5 +1,5 @@
 // The SPDX 2.3 JSON SBOM of an image: the image as the described package, which CONTAINS every
-// Debian package, which CONTAINS the regular files it owns (with the SHA1 SPDX 2.3 requires).
+// Debian or rpm package, which CONTAINS the regular files it owns (with the SHA1 SPDX 2.3 requires).
 // Unowned files are left out: hashing the whole tree would cost more than it tells.
 
 import { createHash } from 'node:crypto';
@@ -98,9 +98,22 @@ function spdxId(kind: string, text: string): string {
   return `SPDXRef-${kind}-${text.replace(/[^A-Za-z0-9.-]+/g, '-')}`;
 }
 
+/** Debian: `pkg:deb/debian/…`; rpm: `pkg:rpm/…` without a vendor namespace (the database does not name one reliably). */
 export function purl(p: PackageInfo): string {
-  return `pkg:deb/debian/${encodeURIComponent(p.name)}@${encodeURIComponent(p.version)}?arch=${encodeURIComponent(p.arch)}`;
+  const type = p.format === 'rpm' ? 'rpm' : 'deb/debian';
+  return `pkg:${type}/${encodeURIComponent(p.name)}@${encodeURIComponent(p.version)}?arch=${encodeURIComponent(p.arch)}`;
 }
+
+/** Debian: SHA-256 of the md5sums file; rpm: of the package header. */
+function checksum(p: PackageInfo): string | undefined {
+  if (p.format === 'rpm') return p.headerSha256;
+  return p.md5sumsSha256 !== 'none' ? p.md5sumsSha256 : undefined;
+}
+
+const LICENSE_SOURCE = {
+  deb: "the package's Debian copyright file (usr/share/doc/<package>/copyright)",
+  rpm: "the package's rpm License tag",
+};
 
 /** SPDX's declared license of a package: the AND of its copyright file's licenses. */
 function declared(p: PackageInfo, refs: Set<string>): string {
@@ -125,7 +138,7 @@ export async function buildSpdx(input: SpdxInput): Promise<SpdxDocument> {
   const pkgIds = new Map<string, string>();
   const used = new Set<string>();
   for (const p of input.packages) {
-    let id = spdxId('Package-deb', `${p.name}-${p.arch}`);
+    let id = spdxId(`Package-${p.format ?? 'deb'}`, `${p.name}-${p.arch}`);
     while (used.has(id)) id += '-x';
     used.add(id);
     pkgIds.set(`${p.name}\0${p.arch}`, id);
@@ -182,11 +195,11 @@ export async function buildSpdx(input: SpdxInput): Promise<SpdxDocument> {
       downloadLocation: NOASSERTION,
       filesAnalyzed: true,
       packageVerificationCode: { packageVerificationCodeValue: verification },
-      ...(p.md5sumsSha256 !== 'none'
-        ? { checksums: [{ algorithm: 'SHA256', checksumValue: p.md5sumsSha256 }] }
+      ...(checksum(p) !== undefined
+        ? { checksums: [{ algorithm: 'SHA256', checksumValue: checksum(p) as string }] }
         : {}),
       sourceInfo: `built package from: ${p.source} ${p.sourceVersion}`,
-      // Concluding a license takes a review nobody did; the declared one is what Debian says.
+      // Concluding a license takes a review nobody did; the declared one is what the package says.
       licenseConcluded: NOASSERTION,
       licenseDeclared: declared(p, refs),
       copyrightText: NOASSERTION,
@@ -210,7 +223,7 @@ export async function buildSpdx(input: SpdxInput): Promise<SpdxDocument> {
           hasExtractedLicensingInfos: [...refs].sort().map((licenseId) => ({
             licenseId,
             name: licenseId.slice('LicenseRef-'.length),
-            extractedText: `The license named "${licenseId.slice('LicenseRef-'.length)}" in the package's Debian copyright file (usr/share/doc/<package>/copyright).`,
+            extractedText: `The license named "${licenseId.slice('LicenseRef-'.length)}" in ${LICENSE_SOURCE[input.packages.some((p) => p.format === 'rpm') ? 'rpm' : 'deb']}.`,
           })),
         }
       : {}),

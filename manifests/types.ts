@@ -1,19 +1,30 @@
 // The data a manifest holds, whether written from a rootfs or read back from an image.
 
-/** One installed Debian binary package. */
+/** One installed package: a Debian binary package, or an rpm (`format: 'rpm'`). */
 export interface PackageInfo {
   name: string;
+  /** Debian: the version with epoch and revision; rpm: `[epoch:]version-release`. */
   version: string;
   arch: string;
-  /** Source package name (the `Source:` field, or the package's own name). */
+  /** Source package name (Debian: the `Source:` field, or the package's own name; rpm: from its source rpm). */
   source: string;
+  /** Debian: the source's version; rpm: the source rpm's `version-release`. */
   sourceVersion: string;
-  /** License expressions from the machine-readable copyright file (SPDX ids where known), or `NOASSERTION`. */
+  /**
+   * Debian: license expressions from the machine-readable copyright file (SPDX ids where
+   * known); rpm: the License tag as it is. `NOASSERTION` when unknown.
+   */
   licenses: string[];
-  /** SHA-256 of `/var/lib/dpkg/info/<pkg>.md5sums`, or `none` when the package ships none. */
+  /** SHA-256 of `/var/lib/dpkg/info/<pkg>.md5sums`, or `none` when the package ships none (always for rpm). */
   md5sumsSha256: string;
-  /** Paths in the package's `info/<pkg>.list`. */
+  /** Paths the package lists (Debian: `info/<pkg>.list`; rpm: its file names). */
   files: number;
+  /** `rpm` for a package from an rpm database; absent for a Debian package. */
+  format?: 'rpm';
+  /** rpm: the header signature as rpm prints it (`RSA/SHA256, <date>, Key ID <id>`), or `none`. */
+  signature?: string;
+  /** rpm: SHA-256 of the package header (`%{SHA256HEADER}`): names the exact build. */
+  headerSha256?: string;
 }
 
 /** A path in the image and its disk usage in KiB, as `du -a` counts it. */

@@ -1,14 +1,15 @@
 // Writes an image's manifests from its rootfs: the six classic files (names and line formats of
-// oVirt Node's common-manifest.ks, contents from Debian's package database), manifest.json and
-// an SPDX 2.3 SBOM. Same tree in, same bytes out.
+// oVirt Node's common-manifest.ks, contents from the rootfs's rpm database if it has one, else
+// Debian's), manifest.json and an SPDX 2.3 SBOM. Same tree in, same bytes out.
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { execa } from 'execa';
-import { dataError, ExitCode, HvError } from '../node-runtime/errors.ts';
+import { dataError } from '../node-runtime/errors.ts';
 import { runtimeVersion } from '../node-runtime/version.ts';
-import { byteSorted, readDpkg } from './dpkg.ts';
+import { byteSorted } from './owners.ts';
+import { readPackageDb } from './pkgdb.ts';
 import { buildSpdx } from './spdx.ts';
+import { runTool } from './tool.ts';
 import {
   type DirEntry,
   type FileEntry,
@@ -26,13 +27,19 @@ export interface WriteOptions {
   created?: string;
 }
 
-/** `bash-5.2.15-2+b7.amd64 (md5sums: <sha256>)`: oVirt's `NVR.arch (sig)` shape for a deb. */
+/**
+ * Debian: `bash-5.2.15-2+b7.amd64 (md5sums: <sha256>)`, oVirt's `NVR.arch (sig)` shape for a deb.
+ * rpm: oVirt's own `bash-5.2.26-3.fc40.x86_64 (RSA/SHA256, <date>, Key ID <id>)` (no epoch), or `(none)`.
+ */
 export function rpmLine(p: PackageInfo): string {
+  if (p.format === 'rpm')
+    return `${p.name}-${p.version.replace(/^\d+:/, '')}.${p.arch} (${p.signature ?? 'none'})`;
   return `${p.name}-${p.version}.${p.arch} (md5sums: ${p.md5sumsSha256})`;
 }
 
-/** `bash_5.2.15-2`: a source package as its .dsc is named, without the extension. */
+/** Debian: `bash_5.2.15-2`, a source package as its .dsc is named without the extension; rpm: the source rpm's file name. */
 export function srpmLine(p: PackageInfo): string {
+  if (p.format === 'rpm') return `${p.source}-${p.sourceVersion}.src.rpm`;
   return `${p.source}_${p.sourceVersion}`;
 }
 
@@ -87,19 +94,8 @@ export function creationTime(created: string | undefined): string {
 }
 
 /** bzip2 with ARGS on stdin (compress: -9c, decompress: -dc); a missing bzip2 is exit 2 with a hint. */
-export async function runBzip2(args: string[], input: Buffer): Promise<Buffer> {
-  try {
-    const r = await execa('bzip2', args, { input, encoding: 'buffer' });
-    return Buffer.from(r.stdout);
-  } catch (err) {
-    if ((err as { code?: string }).code === 'ENOENT')
-      throw new HvError('bzip2 is not installed', {
-        where: 'manifests',
-        exitCode: ExitCode.precondition,
-        hint: 'apt-get install bzip2',
-      });
-    throw err;
-  }
+export function runBzip2(args: string[], input: Buffer): Promise<Buffer> {
+  return runTool('bzip2', args, { input });
 }
 
 export function bzip2(text: string): Promise<Buffer> {
@@ -115,18 +111,18 @@ export async function writeManifests(
   if (!/^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(opts.name))
     throw dataError(`"${opts.name}" is not a usable image name`, 'manifests', 'use letters, digits, . _ + -');
   const created = creationTime(opts.created);
-  const dpkg = await readDpkg(root);
+  const db = await readPackageDb(root);
   const tree = walkTree(root);
 
   const files: FileEntry[] = tree.map((e) => ({
     path: e.path,
     kib: kibOf(e.blocks),
-    owner: dpkg.owners.get(e.path) ?? [],
+    owner: db.owners.get(e.path) ?? [],
   }));
   const dirs: DirEntry[] = tree
     .filter((e) => e.kind === 'dir')
     .map((e) => ({ path: e.path, kib: kibOf(e.blocks) }));
-  const classic = renderClassic(dpkg.packages, files, dirs);
+  const classic = renderClassic(db.packages, files, dirs);
   const version = runtimeVersion();
 
   // everything is produced before anything is written: a missing bzip2 leaves no half set
@@ -138,10 +134,10 @@ export async function writeManifests(
       name: opts.name,
       created,
       toolVersion: version,
-      packages: dpkg.packages,
+      packages: db.packages,
       files: tree
-        .filter((e) => e.kind === 'file' && dpkg.owners.has(e.path))
-        .map((e) => ({ path: e.path, host: e.host, size: e.size, owner: dpkg.owners.get(e.path) ?? [] })),
+        .filter((e) => e.kind === 'file' && db.owners.has(e.path))
+        .map((e) => ({ path: e.path, host: e.host, size: e.size, owner: db.owners.get(e.path) ?? [] })),
     }),
   ]);
   const out: Record<string, string | Buffer> = {
@@ -154,7 +150,7 @@ export async function writeManifests(
     [MANIFEST_FILES.json]: renderJson({
       name: opts.name,
       generator: { name: 'hvnode', version },
-      packages: dpkg.packages,
+      packages: db.packages,
       files,
       dirs,
     }),

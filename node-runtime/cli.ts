@@ -4,9 +4,25 @@ import { readFileSync } from 'node:fs';
 import { dispatch, type Program } from './cli-kit.ts';
 import { describeCmdline, parseCmdline } from './config/index.ts';
 import { dataError, ExitCode, HvError, runCli } from './errors.ts';
+import { autoinstall } from './install/autoinstall.ts';
+import { DISK_ENVIRONMENT_HELP } from './install/disks.ts';
 import { activeConsoles, announce, bootMode, readyLine } from './ready.ts';
 import { readRelease } from './release.ts';
 import { runtimeVersion } from './version.ts';
+
+/** --cmdline's value, or /proc/cmdline. */
+function readCmdline(given: unknown, where: string): string {
+  if (typeof given === 'string') return given;
+  try {
+    return readFileSync('/proc/cmdline', 'utf8');
+  } catch (err) {
+    throw new HvError(`cannot read /proc/cmdline: ${(err as Error).message}`, {
+      where,
+      exitCode: ExitCode.precondition,
+      hint: 'give the command line with --cmdline STRING',
+    });
+  }
+}
 
 export const program: Program = {
   prog: 'hvnode-node',
@@ -56,23 +72,60 @@ Exit status: 0, or 65 when a known argument has a malformed value.`,
             'give the command line with --cmdline STRING',
           );
         }
-        let text: string;
-        try {
-          text = typeof values.cmdline === 'string' ? values.cmdline : readFileSync('/proc/cmdline', 'utf8');
-        } catch (err) {
-          throw new HvError(`cannot read /proc/cmdline: ${(err as Error).message}`, {
-            where: 'hvnode-node cmdline',
-            exitCode: ExitCode.precondition,
-            hint: 'give the command line with --cmdline STRING',
-          });
-        }
-        const result = parseCmdline(text);
+        const result = parseCmdline(readCmdline(values.cmdline, 'hvnode-node cmdline'));
         process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : describeCmdline(result));
         for (const e of result.errors) process.stderr.write(`hvnode-node: cmdline: ${e.arg}: ${e.message}\n`);
         return result.errors.length > 0 ? ExitCode.dataError : ExitCode.ok;
       },
     },
-    { name: 'autoinstall', summary: 'install the running image to disk from the kernel command line' },
+    {
+      name: 'autoinstall',
+      summary: 'install the running image to disk from the kernel command line',
+      help: `Usage: hvnode-node autoinstall [--cmdline STRING] [--dry-run] [--json] [--no-reboot]
+
+Installs this node to the disks storage_init names, with the sizes of storage_vol (oVirt
+Node's defaults otherwise). The boot disk gets GPT partitions BIOS boot, EFI, Root and
+RootBackup; the rest of it and any further HostVG disks hold the volume group HostVG (Swap,
+Config for /config, Logging for /var/log, Data); the disks after ";" hold AppVG (Swap2,
+Data2). The medium the node booted from is never used.
+
+A disk that holds anything (a partition table, a file system, LVM) is refused unless the
+command line says "reinstall" (or "firstboot"); "uninstall" wipes the storage_init disks.
+
+Built so far: the disks. Installing the image, the bootloader and the settings, and the
+reboot, are not built yet: after the disks it says so and exits 70.
+
+  --cmdline STRING  the kernel command line to read (default: /proc/cmdline)
+  --dry-run         print the plan and stop (as root, disks holding data are refused already)
+  --json            print {"plan": ..., "stages": {...}}; progress goes to standard error
+  --no-reboot       do not reboot at the end
+
+Exit status: 0 done; 1 a step failed (it is named; run again with "reinstall");
+2 a precondition (not root, a disk holds data); 65 bad arguments or sizes that do not fit;
+70 a stage not built yet.
+
+${DISK_ENVIRONMENT_HELP}`,
+      options: {
+        cmdline: { type: 'string' },
+        'dry-run': { type: 'boolean' },
+        json: { type: 'boolean' },
+        'no-reboot': { type: 'boolean' },
+      },
+      run: async ({ values, positionals }) => {
+        if (positionals.length > 0)
+          throw dataError(
+            `unexpected argument "${positionals[0]}"`,
+            'hvnode-node autoinstall',
+            'give the command line with --cmdline STRING',
+          );
+        return autoinstall({
+          cmdline: readCmdline(values.cmdline, 'hvnode-node autoinstall'),
+          dryRun: values['dry-run'] === true,
+          json: values.json === true,
+          reboot: values['no-reboot'] !== true,
+        });
+      },
+    },
     { name: 'upgrade', summary: 'write a new image to the inactive root, with rollback' },
     { name: 'stateless', summary: "fetch and apply this node's configuration bundle" },
     { name: 'upload', summary: "upload this node's /config to the config server" },

@@ -34,7 +34,7 @@ test('the default profile renders to a kickstart that parses without errors', (t
   );
   t.regex(post[0]?.body ?? '', /echo hvnode > \/etc\/hostname/);
   const services = kickstart.commands.find((c) => c.name === 'services');
-  t.is(services?.options.enabled, 'hvnode-ready.service');
+  t.is(services?.options.enabled, 'hvnode-ready.service,hvnode-persist.service');
 });
 
 test('rendering is deterministic and the header names the profile', (t) => {
@@ -72,7 +72,8 @@ post: |
   t.is(bl?.options.timeout, '7');
   t.deepEqual(
     kickstart.packages?.exclude.map((p) => p.name),
-    ['nano'],
+    ['nano', 'usrmerge'],
+    "the profile's exclusions, then the Debian partial's",
   );
   t.true(kickstart.scripts.some((s) => s.body.includes('echo extra > /etc/extra')));
 });

@@ -1,0 +1,269 @@
+// `hvnode-node autoinstall`: the kernel command line → an install plan → its stages. The plan is
+// made and checked before anything is written (disks resolved, sizes fitted, disks holding data
+// refused); the stages then run in order. Stages that no issue has built yet say so and stop
+// with exit 70, so a partial install never claims to be complete.
+
+import { readFileSync } from 'node:fs';
+import { type BootAction, type NodeConfig, parseCmdline } from '../config/index.ts';
+import { type Diagnostic, ExitCode, HvError } from '../errors.ts';
+import {
+  type ApplyContext,
+  buildSteps,
+  checkVolumeGroups,
+  detectLvAccess,
+  devicePaths,
+  findVolumeGroups,
+  runSteps,
+  takeDownSteps,
+} from './apply.ts';
+import {
+  type BootMedium,
+  checkDisksFree,
+  type DiskContents,
+  describeContents,
+  describeDisk,
+  diskEnvFromEnv,
+  findBootMedium,
+  inspectDisk,
+  listDisks,
+  resolveTargets,
+  type Targets,
+} from './disks.ts';
+import { formatLayout, type Layout, planLayout } from './layout.ts';
+import { type Runner, runTool, ToolError } from './run.ts';
+
+const WHERE = 'hvnode-node autoinstall';
+
+/** What this run does to the disks. */
+export type InstallMode = 'install' | 'reinstall' | 'uninstall';
+
+export interface InstallPlan {
+  mode: InstallMode;
+  bootMedium: BootMedium;
+  targets: Targets;
+  ramMiB: number;
+  /** Absent for uninstall. */
+  layout?: Layout;
+  /** What the disks hold now; absent when they could not be looked at (not root). */
+  contents?: DiskContents[];
+}
+
+export interface AutoinstallOptions {
+  /** The kernel command line (its text). */
+  cmdline: string;
+  dryRun: boolean;
+  json: boolean;
+  reboot: boolean;
+  env?: NodeJS.ProcessEnv;
+  run?: Runner;
+  /** Standard output (the plan, and the JSON result). */
+  out?: (text: string) => void;
+  /** Progress lines (stderr with --json, so that stdout stays one JSON document). */
+  log?: (line: string) => void;
+}
+
+export function modeOf(action: BootAction | undefined): InstallMode {
+  if (action === 'upgrade')
+    throw new HvError('upgrade is not built yet', {
+      where: WHERE,
+      exitCode: ExitCode.software,
+      hint: '"reinstall" overwrites the disks instead (the settings in /config are lost)',
+    });
+  if (action === 'uninstall') return 'uninstall';
+  return action === 'reinstall' || action === 'firstboot' ? 'reinstall' : 'install';
+}
+
+/** The configuration from the command line; every malformed argument is reported (exit 65). */
+export function configFromCmdline(text: string): NodeConfig {
+  const result = parseCmdline(text);
+  if (result.errors.length > 0) {
+    const diagnostics: Diagnostic[] = result.errors.map((e) => ({ severity: 'error', message: e.message }));
+    throw new HvError('the kernel command line has malformed arguments', {
+      where: WHERE,
+      exitCode: ExitCode.dataError,
+      diagnostics,
+    });
+  }
+  return result.config;
+}
+
+/** MemTotal in MiB, from /proc/meminfo's text. */
+export function ramMiBFromMeminfo(meminfo: string): number {
+  const kb = /^MemTotal:\s+(\d+)\s+kB/m.exec(meminfo)?.[1];
+  if (kb === undefined) throw new HvError('cannot read MemTotal from /proc/meminfo', { where: WHERE });
+  return Math.floor(Number(kb) / 1024);
+}
+
+function readRam(env: NodeJS.ProcessEnv): number {
+  const file = env.HVNODE_MEMINFO || '/proc/meminfo';
+  try {
+    return ramMiBFromMeminfo(readFileSync(file, 'utf8'));
+  } catch (err) {
+    if (err instanceof HvError) throw err;
+    throw new HvError(`cannot read ${file}: ${(err as Error).message}`, { where: WHERE });
+  }
+}
+
+function isRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+/** Resolves, fits and checks everything; writes nothing. */
+export async function makePlan(
+  config: NodeConfig,
+  opts: AutoinstallOptions,
+  ctx?: ApplyContext,
+): Promise<InstallPlan> {
+  const mode = modeOf(config.boot?.action);
+  const init = config.storage?.init;
+  if (!init)
+    throw new HvError('no storage_init on the kernel command line: which disks?', {
+      where: WHERE,
+      exitCode: ExitCode.dataError,
+      hint: 'e.g. storage_init=/dev/sda, storage_init=ata:SERIAL, or storage_init alone for the first disk',
+    });
+  const env = diskEnvFromEnv(opts.env);
+  const disks = listDisks(env);
+  const bootMedium = findBootMedium(env, disks);
+  const targets = resolveTargets(init, disks, env, bootMedium.disk);
+  const ramMiB = readRam(opts.env ?? process.env);
+  const layout =
+    mode === 'uninstall'
+      ? undefined
+      : planLayout({
+          hostVG: targets.hostVG,
+          appVG: targets.appVG,
+          ramMiB,
+          volumes: config.storage?.volumes,
+          overcommit: config.storage?.overcommit,
+        });
+  const plan: InstallPlan = { mode, bootMedium, targets, ramMiB, layout };
+  if (!ctx) return plan;
+  plan.contents = [];
+  for (const d of [...targets.hostVG, ...targets.appVG])
+    plan.contents.push(await looking(`what ${d.path} holds`, () => inspectDisk(ctx.run, d)));
+  checkDisksFree(plan.contents, config.boot?.action);
+  const vgs = await looking('the LVM volume groups', () => findVolumeGroups(ctx, devicePaths(disks)));
+  checkVolumeGroups(vgs, targets);
+  return plan;
+}
+
+/** A tool that fails while looking at the disks is a failure of the command, not an internal error. */
+async function looking<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (!(err instanceof ToolError)) throw err;
+    throw new HvError(`cannot find out ${what}: ${err.message}`, { where: WHERE, cause: err });
+  }
+}
+
+export function formatPlan(plan: InstallPlan): string {
+  const lines = [`Autoinstall: ${plan.mode}`];
+  lines.push(
+    `Boot medium: ${plan.bootMedium.disk ? describeDisk(plan.bootMedium.disk) : 'none'}: ${plan.bootMedium.how}`,
+  );
+  lines.push(`HostVG disks: ${plan.targets.hostVG.map(describeDisk).join('; ')}`);
+  if (plan.targets.appVG.length > 0)
+    lines.push(`AppVG disks: ${plan.targets.appVG.map(describeDisk).join('; ')}`);
+  if (plan.contents === undefined) lines.push('Existing data: not checked (needs root)');
+  for (const c of plan.contents ?? [])
+    if (c.signatures.length > 0)
+      lines.push(
+        `${c.disk.path} holds ${describeContents(c)}: it is ${plan.mode === 'uninstall' ? 'wiped' : 'overwritten'}`,
+      );
+  if (plan.mode === 'uninstall')
+    lines.push('Every signature on these disks is wiped, and HostVG/AppVG removed.');
+  else lines.push(`RAM: ${plan.ramMiB} MiB`);
+  return `${lines.join('\n')}\n${plan.layout ? formatLayout(plan.layout) : ''}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stages.
+
+export interface Stage {
+  name: string;
+  title: string;
+  /** Absent: not built yet. */
+  run?: () => Promise<void>;
+}
+
+export type StageStatus = 'done' | 'not built yet' | 'not run';
+
+function stagesOf(plan: InstallPlan, ctx: ApplyContext, reboot: boolean): Stage[] {
+  const disks = [...plan.targets.hostVG, ...plan.targets.appVG];
+  const steps = takeDownSteps(ctx, disks);
+  if (plan.layout) steps.push(...buildSteps(ctx, plan.layout));
+  const diskStage: Stage = {
+    name: 'disks',
+    title: plan.mode === 'uninstall' ? 'wiping the disks' : 'partitioning and formatting the disks',
+    run: async () => {
+      if (ctx.lvAccess === 'loop' && plan.layout)
+        ctx.log('device-mapper is not available: logical volumes are formatted through loop devices');
+      await runSteps(ctx, steps, WHERE);
+    },
+  };
+  const later: Stage[] =
+    plan.mode === 'uninstall'
+      ? []
+      : [
+          { name: 'image', title: 'installing the image' },
+          { name: 'bootloader', title: 'installing the bootloader' },
+          { name: 'settings', title: 'writing the settings to /config' },
+        ];
+  return [diskStage, ...later, ...(reboot ? [{ name: 'reboot', title: 'rebooting' }] : [])];
+}
+
+/** Runs the stages in order until one is not built yet; returns each stage's status. */
+async function runStages(stages: Stage[], log: (line: string) => void): Promise<Record<string, StageStatus>> {
+  const status: Record<string, StageStatus> = Object.fromEntries(stages.map((s) => [s.name, 'not run']));
+  for (const stage of stages) {
+    if (!stage.run) {
+      log(`${stage.title}: not built yet`);
+      status[stage.name] = 'not built yet';
+      break;
+    }
+    log(`${stage.title}`);
+    await stage.run();
+    status[stage.name] = 'done';
+  }
+  return status;
+}
+
+function planJson(plan: InstallPlan): unknown {
+  return {
+    mode: plan.mode,
+    bootMedium: { disk: plan.bootMedium.disk?.path ?? null, how: plan.bootMedium.how },
+    targets: { hostVG: plan.targets.hostVG, appVG: plan.targets.appVG },
+    ramMiB: plan.ramMiB,
+    layout: plan.layout ?? null,
+    existing: plan.contents?.map((c) => ({ disk: c.disk.path, signatures: c.signatures })) ?? null,
+  };
+}
+
+/** The whole command; returns the exit code. */
+export async function autoinstall(opts: AutoinstallOptions): Promise<number> {
+  const out = opts.out ?? ((t: string) => process.stdout.write(t));
+  const log = opts.log ?? ((l: string) => (opts.json ? process.stderr : process.stdout).write(`${l}\n`));
+  const config = configFromCmdline(opts.cmdline);
+  const run = opts.run ?? runTool;
+  if (!isRoot() && !opts.dryRun)
+    throw new HvError('autoinstall needs root', {
+      where: WHERE,
+      exitCode: ExitCode.precondition,
+      hint: 'run it as root, or look at the plan with --dry-run',
+    });
+  const ctx: ApplyContext | undefined = isRoot()
+    ? { run, log, lvAccess: await detectLvAccess(run), sysfs: diskEnvFromEnv(opts.env).sysfs }
+    : undefined;
+  const plan = await makePlan(config, opts, ctx);
+  if (!opts.json) out(formatPlan(plan));
+  if (opts.dryRun || !ctx) {
+    if (opts.json) out(`${JSON.stringify({ plan: planJson(plan), stages: {} }, null, 2)}\n`);
+    return ExitCode.ok;
+  }
+  const status = await runStages(stagesOf(plan, ctx, opts.reboot), log);
+  if (opts.json) out(`${JSON.stringify({ plan: planJson(plan), stages: status }, null, 2)}\n`);
+  // a stage not built yet was named in the log: the install is not complete
+  return Object.values(status).includes('not built yet') ? ExitCode.software : ExitCode.ok;
+}

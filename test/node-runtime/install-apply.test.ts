@@ -1,0 +1,273 @@
+// The disk part of autoinstall on real loop devices (root): install, refusal of a second install,
+// reinstall after a failed step, uninstall. Two sparse files stand in for the disks.
+
+import { existsSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import type { ExecutionContext } from 'ava';
+import test from 'ava';
+import { execa } from 'execa';
+import { autoinstall } from '../../node-runtime/install/autoinstall.ts';
+import { parseWipefs } from '../../node-runtime/install/disks.ts';
+import { runTool } from '../../node-runtime/install/run.ts';
+import { cli, requireRoot, requireTools } from '../helpers/env.ts';
+
+const TOOLS = {
+  sfdisk: 'fdisk',
+  pvcreate: 'lvm2',
+  'mkfs.ext4': 'e2fsprogs',
+  'mkfs.fat': 'dosfstools',
+  wipefs: 'util-linux',
+  losetup: 'mount',
+  blkid: 'util-linux',
+};
+
+const LVM_ARGS = ['--config', 'backup { backup=0 archive=0 }'];
+const NO_DM = /\sdevice-mapper$/m.test(await readProcMisc()) ? [] : ['--driverloaded', 'n'];
+
+async function readProcMisc(): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  return readFile('/proc/misc', 'utf8').catch(() => '');
+}
+
+interface Machine {
+  host: string;
+  app: string;
+  env: NodeJS.ProcessEnv;
+  storageInit: string;
+}
+
+/** Two loop devices (12 GiB and 4 GiB, sparse) and a 2 GiB-RAM meminfo; all undone in teardown. */
+async function machine(t: ExecutionContext): Promise<Machine> {
+  const dir = mkdtempSync(join(tmpdir(), 'hvnode-install-'));
+  const loops: string[] = [];
+  t.teardown(async () => {
+    if (loops.length > 0) {
+      const devices = loops.flatMap((l) => [l, `${l}p1`, `${l}p5`]).filter((d) => existsSync(d));
+      await execa(
+        'lvm',
+        ['vgchange', '-an', ...LVM_ARGS, ...NO_DM, '--devices', devices.join(','), 'HostVG', 'AppVG'],
+        {
+          reject: false,
+          env: { LVM_SUPPRESS_FD_WARNINGS: '1' },
+        },
+      );
+    }
+    for (const l of loops) await execa('losetup', ['-d', l], { reject: false });
+    rmSync(dir, { recursive: true, force: true });
+  });
+  for (const [name, gib] of [
+    ['host.img', 12],
+    ['app.img', 4],
+  ] as const) {
+    const file = join(dir, name);
+    writeFileSync(file, '');
+    truncateSync(file, gib * 1024 ** 3);
+    const r = await execa('losetup', ['--find', '--show', '--partscan', file]);
+    loops.push(r.stdout.trim());
+  }
+  const [host = '', app = ''] = loops;
+  writeFileSync(join(dir, 'meminfo'), 'MemTotal:        2097152 kB\n');
+  return {
+    host,
+    app,
+    storageInit: `storage_init=${host};${app}`,
+    env: {
+      ...process.env,
+      HVNODE_INCLUDE_DISKS: loops.map((l) => basename(l)).join(','),
+      HVNODE_MEMINFO: join(dir, 'meminfo'),
+    },
+  };
+}
+
+function autoinstallCli(m: Machine, args: string[]) {
+  return execa(cli('hvnode-node'), ['autoinstall', ...args], { reject: false, env: m.env });
+}
+
+async function json<T>(cmd: string, args: string[]): Promise<T> {
+  const r = await execa(cmd, args, { env: { LVM_SUPPRESS_FD_WARNINGS: '1' } });
+  return JSON.parse(r.stdout) as T;
+}
+
+interface SfdiskJson {
+  partitiontable: { label: string; partitions: { node: string; size: number; type: string; name: string }[] };
+}
+
+/** LABEL and TYPE of what is at an offset of a device (blkid's low-level probe, no udev needed). */
+async function probe(device: string, offset = 0): Promise<string> {
+  const r = await execa('blkid', ['-p', '-O', String(offset), '-o', 'export', device], { reject: false });
+  const tags = Object.fromEntries(
+    r.stdout
+      .split('\n')
+      .map((l) => l.split('='))
+      .filter((kv) => kv.length === 2),
+  );
+  return `${tags.TYPE ?? '-'} ${tags.LABEL ?? '-'}`;
+}
+
+interface Lv {
+  lv_name: string;
+  vg_name: string;
+  lv_size: string;
+  seg_pe_ranges: string;
+}
+
+async function logicalVolumes(m: Machine): Promise<Lv[]> {
+  const devices = [`${m.host}p5`, `${m.app}p1`].filter((d) => existsSync(d));
+  if (devices.length === 0) return [];
+  const args = ['--reportformat', 'json', '--units', 'm', '--nosuffix', '--segments'];
+  const out = await json<{ report: { seg: Lv[] }[] }>('lvm', [
+    'lvs',
+    ...LVM_ARGS,
+    ...NO_DM,
+    '--devices',
+    devices.join(','),
+    ...args,
+    '-o',
+    'lv_name,vg_name,lv_size,seg_pe_ranges',
+  ]);
+  return out.report.flatMap((r) => r.seg).sort((a, b) => a.lv_name.localeCompare(b.lv_name));
+}
+
+/** What each logical volume holds, read at its extents on the physical volume. */
+async function lvContents(lvs: Lv[]): Promise<Record<string, string>> {
+  const found: Record<string, string> = {};
+  for (const lv of lvs) {
+    const [, pv = '', first = '0'] = /^(.+):(\d+)-\d+$/.exec(lv.seg_pe_ranges) ?? [];
+    // pe_start 1 MiB, 4 MiB extents: LVM's defaults, which apply.ts uses
+    found[lv.lv_name] = await probe(pv, 1024 ** 2 + Number(first) * 4 * 1024 ** 2);
+  }
+  return found;
+}
+
+test.serial('autoinstall on two loop disks: partitions, file systems, HostVG and AppVG', async (t) => {
+  requireRoot(t);
+  requireTools(t, TOOLS);
+  const m = await machine(t);
+  const started = Date.now();
+  const r = await autoinstallCli(m, ['--no-reboot', '--cmdline', m.storageInit]);
+  t.log(`install: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  t.is(r.exitCode, 70, r.stderr);
+  t.regex(r.stdout, /\[1\/20\] remove the volume groups/);
+  t.regex(r.stdout, /\[20\/20\] format AppVG\/Data2 as ext4 "Data2"/);
+  t.regex(r.stdout, /installing the image: not built yet$/);
+
+  const table = await json<SfdiskJson>('sfdisk', ['--json', m.host]);
+  t.is(table.partitiontable.label, 'gpt');
+  t.deepEqual(
+    table.partitiontable.partitions.map((p) => [p.node, p.name, p.size / 2048]),
+    [
+      [`${m.host}p1`, 'BIOS boot', 1],
+      [`${m.host}p2`, 'EFI', 256],
+      [`${m.host}p3`, 'Root', 512],
+      [`${m.host}p4`, 'RootBackup', 512],
+      [
+        `${m.host}p5`,
+        'HostVG',
+        table.partitiontable.partitions[4]?.size ? table.partitiontable.partitions[4].size / 2048 : 0,
+      ],
+    ],
+  );
+  t.true((table.partitiontable.partitions[4]?.size ?? 0) / 2048 >= 12 * 1024 - 1283);
+  const app = await json<SfdiskJson>('sfdisk', ['--json', m.app]);
+  t.deepEqual(
+    app.partitiontable.partitions.map((p) => [p.name, p.type]),
+    [['AppVG', 'E6D6D379-F507-44C2-A23C-238F2A3DF928']],
+  );
+
+  const lsblk = await json<{
+    blockdevices: { name: string; size: string; children?: { name: string; size: string }[] }[];
+  }>('lsblk', ['-J', '-o', 'NAME,LABEL,FSTYPE,SIZE', m.host]);
+  t.deepEqual(
+    lsblk.blockdevices[0]?.children?.map((c) => c.size),
+    ['1M', '256M', '512M', '512M', lsblk.blockdevices[0]?.children?.[4]?.size],
+  );
+  // lsblk's LABEL and FSTYPE come from udev's database, which a host without udev lacks
+  t.deepEqual(await Promise.all([2, 3, 4].map((n) => probe(`${m.host}p${n}`))), [
+    'vfat EFI',
+    'ext4 Root',
+    'ext4 RootBackup',
+  ]);
+
+  const lvs = await logicalVolumes(m);
+  t.deepEqual(
+    lvs.map((lv) => [lv.vg_name, lv.lv_name, Number(lv.lv_size)]),
+    [
+      ['HostVG', 'Config', 8],
+      ['HostVG', 'Data', 5876],
+      ['AppVG', 'Data2', 4092],
+      ['HostVG', 'Logging', 2048],
+      ['HostVG', 'Swap', 3072],
+    ],
+  );
+  t.deepEqual(await lvContents(lvs), {
+    Config: 'ext4 Config',
+    Data: 'ext4 Data',
+    Data2: 'ext4 Data2',
+    Logging: 'ext4 Logging',
+    Swap: 'swap Swap',
+  });
+
+  const again = await autoinstallCli(m, ['--no-reboot', '--cmdline', m.storageInit]);
+  t.is(again.exitCode, 2);
+  t.regex(again.stderr, new RegExp(`refusing to install: ${m.host} holds an existing hvnode`));
+  t.regex(again.stderr, /hint: add "reinstall" to the kernel command line/);
+  t.is(await probe(`${m.host}p3`), 'ext4 Root', 'nothing was touched');
+
+  const dry = await autoinstallCli(m, ['--dry-run', '--cmdline', `${m.storageInit} reinstall`]);
+  t.is(dry.exitCode, 0, dry.stderr);
+  t.regex(
+    dry.stdout,
+    new RegExp(`${m.host} holds an existing hvnode \\(or oVirt Node\\) install: it is overwritten`),
+  );
+  t.notRegex(dry.stdout, /\[1\//, 'a dry run runs no step');
+
+  const wiped = await autoinstallCli(m, ['--no-reboot', '--cmdline', `${m.storageInit} uninstall`]);
+  t.is(wiped.exitCode, 0, wiped.stderr);
+  t.regex(wiped.stdout, /removed volume group HostVG/);
+  for (const disk of [m.host, m.app]) {
+    const sig = await execa('wipefs', ['--no-act', '--json', disk]);
+    t.deepEqual(parseWipefs(sig.stdout), [], `${disk} has no signature left`);
+  }
+  t.deepEqual(await logicalVolumes(m), []);
+  t.false(existsSync(`${m.host}p5`));
+});
+
+test.serial('a failed step is named; reinstall starts over and finishes', async (t) => {
+  requireRoot(t);
+  requireTools(t, TOOLS);
+  const m = await machine(t);
+  const lines: string[] = [];
+  const opts = {
+    dryRun: false,
+    json: false,
+    reboot: false,
+    env: m.env,
+    out: () => {},
+    log: (l: string) => lines.push(l),
+  };
+  const failing = await t.throwsAsync(
+    autoinstall({
+      ...opts,
+      cmdline: `storage_init=${m.host}`,
+      run: (cmd, args, o) =>
+        cmd === 'mkswap' ? Promise.reject(new Error('injected')) : runTool(cmd, args, o),
+    }),
+  );
+  t.regex(
+    failing?.message ?? '',
+    /step \[\d+\/\d+\] failed: format HostVG\/Swap as swap "Swap": Error: injected/,
+  );
+  t.regex((failing as { hint?: string })?.hint ?? '', /run the install again with "reinstall"/);
+
+  const refused = await t.throwsAsync(autoinstall({ ...opts, cmdline: `storage_init=${m.host}` }));
+  t.regex(refused?.message ?? '', /refusing to install/);
+
+  lines.length = 0;
+  const code = await autoinstall({ ...opts, cmdline: `storage_init=${m.host} reinstall` });
+  t.is(code, 70);
+  t.true(lines.includes('  removed volume group HostVG'));
+  t.is(lines.at(-1), 'installing the image: not built yet');
+  const lvs = await logicalVolumes({ ...m, app: '/nonexistent' });
+  t.deepEqual(await lvContents(lvs.filter((lv) => lv.lv_name === 'Swap')), { Swap: 'swap Swap' });
+});
