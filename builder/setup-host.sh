@@ -12,6 +12,8 @@ PACKAGES=(
   xorriso               # the ISO
   isolinux              # BIOS boot from the ISO
   syslinux-common       # ldlinux.c32, menu.c32
+  pxelinux              # pxelinux.0 for iso-to-pxeboot's tftpboot/
+  netcat-openbsd        # PXE tests: QEMU guestfwd to the host's HTTP server
   qemu-system-x86       # boot tests
   qemu-utils
   util-linux            # unshare, mount namespaces
@@ -25,9 +27,11 @@ PACKAGES=(
   grub-common           # grub-mkimage
   ovmf                  # UEFI firmware for boot tests
   fdisk                 # sfdisk for disk images
-  e2fsprogs             # mkfs.ext4
+  e2fsprogs             # mkfs.ext4, debugfs
+  dosfstools            # mkfs.fat (ESP and EFI boot images)
+  lvm2                  # HostVG/AppVG in the autoinstall tests (node-runtime/install)
   dnf                   # the dnf backend (Fedora/EL-style profiles)
-  rpm
+  rpm                   # rpm (the dnf backend's database, manifests) and rpmbuild (tests)
   createrepo-c          # offline RPM repository in the dnf backend's tests
   tftp-hpa              # TFTP client in PXE tests
   ca-certificates
