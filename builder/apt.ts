@@ -204,6 +204,9 @@ export async function buildRootfs(ctx: BuildContext, plan: AptPlan, rootfs: stri
       '--format=directory',
       '--variant=minbase',
       '--skip=essential/unlink',
+      // merged /usr from the start (directory symlinks, as debootstrap makes them), so apt has
+      // no reason to pull in usrmerge and the perl it needs
+      '--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr',
       `--architectures=${ctx.profile.arch}`,
       '--aptopt=APT::Install-Recommends "false"',
       `--include=${plan.include.join(',')}`,

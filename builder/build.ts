@@ -341,6 +341,8 @@ async function rootfsKey(ctx: BuildContext, plan: AptPlan): Promise<string | und
     metadata,
     mmdebstrap,
     dracut: hashFolder(join(ctx.repoDir, 'builder', 'dracut')),
+    // how the stage runs mmdebstrap (options and hooks)
+    recipe: hashInputs(readFileSync(join(ctx.repoDir, 'builder', 'apt.ts'), 'utf8')),
     epoch: ctx.env.SOURCE_DATE_EPOCH,
   });
 }

@@ -186,6 +186,9 @@ export async function makeSquashfs(ctx: BuildContext, root: string, image: strin
   // on a terminal, mksquashfs's progress bar feeds the status line's percentage
   const args = [root, image, '-noappend', '-comp', p.compression, '-quiet'];
   if (!process.stderr.isTTY) args.push('-no-progress');
+  // xz: 1 MiB blocks and the x86 branch filter (tried per block, kept where it wins) made the
+  // default image's squashfs 12% smaller (150.7 → 132.3 MB) for about 1.3x the time
+  if (p.compression === 'xz') args.push('-b', '1M', '-Xbcj', 'x86');
   if (p.compression === 'zstd' && p.compressionLevel !== undefined)
     args.push('-Xcompression-level', String(p.compressionLevel));
   if (ctx.env.SOURCE_DATE_EPOCH)

@@ -1,12 +1,13 @@
 // hvnode-node: the on-node runtime CLI (bundled to one file for the node's nodejs).
 
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dispatch, type Program } from './cli-kit.ts';
 import { describeCmdline, parseCmdline } from './config/index.ts';
 import { dataError, ExitCode, HvError, runCli } from './errors.ts';
 import { autoinstall } from './install/autoinstall.ts';
 import { DISK_ENVIRONMENT_HELP } from './install/disks.ts';
-import { activeConsoles, announce, bootMode, readyLine } from './ready.ts';
+import { activeConsoles, announce, bootMode, readyLine, selftestLine, wantsSelftest } from './ready.ts';
 import { readRelease } from './release.ts';
 import { runtimeVersion } from './version.ts';
 
@@ -35,7 +36,9 @@ export const program: Program = {
       help: `Usage: hvnode-node ready [--cmdline STRING] [--stdout]
 
 Run by hvnode-ready.service once the system is up. VERSION is the image's (from
-/etc/hvnode-release), MODE is how it booted: live (ISO or USB), pxe, installed.
+/etc/hvnode-release), MODE is how it booted: live (ISO or USB), pxe, installed. With
+hvnode.selftest on the kernel command line, a second line follows:
+"hvnode: selftest libvirtd=STATE qemu=VERSION" (the boot tests read it).
 
   --cmdline STRING  kernel command line to read the boot mode from (default: /proc/cmdline)
   --stdout          print to standard output only`,
@@ -43,10 +46,14 @@ Run by hvnode-ready.service once the system is up. VERSION is the image's (from
       run: async ({ values }) => {
         const cmdline =
           typeof values.cmdline === 'string' ? values.cmdline : readFileSync('/proc/cmdline', 'utf8');
-        const line = readyLine(readRelease().version ?? runtimeVersion(), bootMode(cmdline));
-        const written = values.stdout ? [] : announce(line, activeConsoles());
-        // standard output goes to the journal under systemd; it is the only target when no console is writable
-        if (values.stdout || written.length === 0 || !process.stdout.isTTY) process.stdout.write(`${line}\n`);
+        const lines = [readyLine(readRelease().version ?? runtimeVersion(), bootMode(cmdline))];
+        if (wantsSelftest(cmdline)) lines.push(selftestLine({ run: runQuiet }));
+        for (const line of lines) {
+          const written = values.stdout ? [] : announce(line, activeConsoles());
+          // standard output goes to the journal under systemd; it is the only target when no console is writable
+          if (values.stdout || written.length === 0 || !process.stdout.isTTY)
+            process.stdout.write(`${line}\n`);
+        }
         return ExitCode.ok;
       },
     },
@@ -131,5 +138,10 @@ ${DISK_ENVIRONMENT_HELP}`,
     { name: 'upload', summary: "upload this node's /config to the config server" },
   ],
 };
+
+function runQuiet(cmd: string, args: string[]): { status: number | null; stdout: string } {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 30_000 });
+  return { status: r.error ? null : r.status, stdout: r.stdout ?? '' };
+}
 
 await runCli(program.prog, (argv) => dispatch(program, argv));

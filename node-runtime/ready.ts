@@ -47,3 +47,24 @@ export function announce(line: string, consoles: string[]): string[] {
   }
   return written;
 }
+
+/** `hvnode.selftest` on the kernel command line: the boot tests ask the node to check itself. */
+export function wantsSelftest(cmdline: string): boolean {
+  return /(?:^|\s)hvnode\.selftest(?:=1|=yes)?(?:\s|$)/.test(cmdline);
+}
+
+export interface SelftestProbe {
+  /** Runs a command, returns its exit status and standard output. */
+  run: (cmd: string, args: string[]) => { status: number | null; stdout: string };
+}
+
+/**
+ * One line that says whether the hypervisor works: libvirtd's state as systemd sees it and
+ * the version qemu-system-x86_64 reports, e.g. `hvnode: selftest libvirtd=active qemu=7.2.15`.
+ */
+export function selftestLine(probe: SelftestProbe): string {
+  const libvirtd = probe.run('systemctl', ['is-active', 'libvirtd.service']).stdout.trim() || 'unknown';
+  const q = probe.run('qemu-system-x86_64', ['--version']);
+  const version = q.status === 0 ? /version\s+(\S+)/.exec(q.stdout)?.[1] : undefined;
+  return `hvnode: selftest libvirtd=${libvirtd.split('\n')[0]} qemu=${version ?? 'missing'}`;
+}

@@ -14,6 +14,8 @@ export interface BootOptions {
   extra?: string[];
   /** Network arguments (default: `-nic none`, no network at all). */
   nic?: string[];
+  /** After the ready line, also wait (within the deadline) for a line matching this. */
+  alsoWaitFor?: RegExp;
   /** Boot with UEFI firmware (OVMF) instead of SeaBIOS; its variable store is a copy beside the serial log. */
   uefi?: boolean;
   /** Patterns to time in the serial log (e.g. the kernel's banner): BootResult.marks gives when each first showed. */
@@ -96,7 +98,7 @@ export async function bootToReady(opts: BootOptions): Promise<BootResult> {
       const readyLines = readyLinesOf(log);
       for (const [name, re] of Object.entries(opts.marks ?? {}))
         if (marks[name] === undefined && re.test(visibleText(log))) marks[name] = seconds();
-      if (readyLines.length > 0) {
+      if (readyLines.length > 0 && (!opts.alsoWaitFor || opts.alsoWaitFor.test(visibleText(log)))) {
         // give a duplicate announcement a moment to show up, so the test can see it
         await new Promise((r) => setTimeout(r, 2000));
         const final = readFileSync(opts.serialLog, 'utf8');

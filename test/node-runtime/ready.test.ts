@@ -10,6 +10,7 @@ import {
   parseRelease,
   readyLine,
 } from '../../node-runtime/index.ts';
+import { selftestLine, wantsSelftest } from '../../node-runtime/ready.ts';
 
 test('boot mode from the kernel command line', (t) => {
   t.is(bootMode('BOOT_IMAGE=vmlinuz0 root=live:CDLABEL=HVNODE rd.live.image console=ttyS0'), 'live');
@@ -46,4 +47,28 @@ test('release file round trip', (t) => {
   const r = { name: 'hvnode', version: '0.1.0', runtimeVersion: '0.2.0' };
   t.deepEqual(parseRelease(formatRelease(r)), r);
   t.deepEqual(parseRelease('NAME="x"\nJUNK\nVERSION=\'2\'\n'), { name: 'x', version: '2' });
+});
+
+test('hvnode.selftest asks for a second line with libvirtd state and the QEMU version', (t) => {
+  t.true(wantsSelftest('root=live:CDLABEL=X hvnode.selftest quiet'));
+  t.true(wantsSelftest('hvnode.selftest=1'));
+  t.false(wantsSelftest('hvnode.selftestx'));
+  t.false(wantsSelftest('root=live:CDLABEL=X'));
+  const calls: string[] = [];
+  const line = selftestLine({
+    run: (cmd, args) => {
+      calls.push([cmd, ...args].join(' '));
+      return cmd === 'systemctl'
+        ? { status: 0, stdout: 'active\n' }
+        : { status: 0, stdout: 'QEMU emulator version 7.2.15 (Debian 1:7.2+dfsg-7+deb12u13)\nCopyright\n' };
+    },
+  });
+  t.is(line, 'hvnode: selftest libvirtd=active qemu=7.2.15');
+  t.deepEqual(calls, ['systemctl is-active libvirtd.service', 'qemu-system-x86_64 --version']);
+  t.is(
+    selftestLine({
+      run: (cmd) => (cmd === 'systemctl' ? { status: 3, stdout: 'failed\n' } : { status: null, stdout: '' }),
+    }),
+    'hvnode: selftest libvirtd=failed qemu=missing',
+  );
 });

@@ -1,0 +1,91 @@
+// The default profile (the hypervisor node) builds from the minimized rootfs into an ISO that
+// carries the manifests, and boots in QEMU with libvirtd active and QEMU working inside it.
+// The boot uses the ISO's own kernel, initrd and kernel arguments plus hvnode.selftest, which
+// makes the node print a check line after its ready line.
+
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import test from 'ava';
+import { execa } from 'execa';
+import { cli, REPO, requireRoot, requireTools } from '../helpers/env.ts';
+import { bootToReady, visibleText } from '../helpers/qemu.ts';
+
+test('e2e: the default image is minimized, carries its manifests, and boots with libvirtd active and qemu working', async (t) => {
+  requireRoot(t);
+  requireTools(t, {
+    mmdebstrap: 'mmdebstrap',
+    mksquashfs: 'squashfs-tools',
+    xorriso: 'xorriso',
+    'qemu-system-x86_64': 'qemu-system-x86',
+  });
+  const base = mkdtempSync('/var/tmp/hvnode-e2e-default-');
+  t.teardown(() => rmSync(base, { recursive: true, force: true }));
+  const out = join(base, 'out');
+  const build = await execa(
+    'node',
+    [cli('hvnode'), 'build', '--profile', 'default', '--out', out, '--tmpdir', join(base, 'tmp'), '--json'],
+    { reject: false, cwd: REPO },
+  );
+  t.is(build.exitCode, 0, build.stderr.split('\n').slice(-25).join('\n'));
+  const report = JSON.parse(build.stdout) as {
+    iso: string;
+    isoBytes: number;
+    seconds: number;
+    stages: { name: string; seconds: number; bytes?: number }[];
+  };
+  const iso = report.iso;
+  const minimized = JSON.parse(readFileSync(join(out, 'minimize-report.json'), 'utf8')) as {
+    totals: { bytes: number };
+    groups: { group: string; bytes: number; before?: number; after?: number }[];
+  };
+  t.true(minimized.totals.bytes > 100 * 2 ** 20, 'minimization removed more than 100 MiB');
+  t.true(minimized.groups.length >= 4, 'the size table has the rule groups');
+  for (const f of ['manifest-rpm.txt', 'manifest-license.txt', 'manifest-owns.txt.bz2', 'manifest.json']) {
+    const ls = await execa('xorriso', ['-indev', iso, '-ls', `/isolinux/${f}`], { reject: false });
+    t.regex(ls.stdout, new RegExp(f.replace(/\./g, '\\.')), `${f} in the ISO`);
+  }
+  const rpm = readFileSync(join(out, 'manifest.json'), 'utf8');
+  for (const p of ['qemu-system-x86', 'libvirt-daemon-system', 'nodejs'])
+    t.true(rpm.includes(`"${p}"`), `${p} in the manifest`);
+
+  // boot the ISO's own kernel and initrd with its default arguments + hvnode.selftest
+  for (const f of ['vmlinuz0', 'initrd0.img', 'isolinux.cfg'])
+    await execa('xorriso', ['-osirrox', 'on', '-indev', iso, '-extract', `/isolinux/${f}`, join(base, f)]);
+  const cfg = readFileSync(join(base, 'isolinux.cfg'), 'utf8');
+  const append = /APPEND initrd=\S+ (.*)$/m.exec(cfg)?.[1] ?? '';
+  t.regex(append, /root=live:CDLABEL=HVNODE/);
+  const boot = await bootToReady({
+    media: [
+      '-cdrom',
+      iso,
+      '-kernel',
+      join(base, 'vmlinuz0'),
+      '-initrd',
+      join(base, 'initrd0.img'),
+      '-append',
+      `${append} hvnode.selftest`,
+    ],
+    serialLog: join(base, 'serial.log'),
+    memoryMiB: 2048,
+    deadlineSeconds: 600,
+    alsoWaitFor: /hvnode: selftest /,
+  });
+  t.deepEqual(boot.readyLines, ['hvnode: ready 0.1.0 live']);
+  // the selftest line follows the ready line
+  let selftest = '';
+  for (let i = 0; i < 60 && !selftest; i++) {
+    selftest =
+      /hvnode: selftest .*/.exec(visibleText(readFileSync(join(base, 'serial.log'), 'utf8')))?.[0] ?? '';
+    if (!selftest) await new Promise((r) => setTimeout(r, 1000));
+  }
+  t.regex(
+    selftest,
+    /libvirtd=active qemu=\d+\.\d+/,
+    'libvirtd is active and qemu-system-x86_64 --version works',
+  );
+  t.true(existsSync(iso));
+  t.log(
+    `default ISO ${(report.isoBytes / 2 ** 20).toFixed(1)} MiB (${(report.isoBytes / 1e6).toFixed(1)} MB), build ${report.seconds} s, boot to ready ${boot.seconds} s; ${selftest}`,
+  );
+  t.log(minimized.groups.map((g) => `${g.group}: -${(g.bytes / 2 ** 20).toFixed(1)} MiB`).join('; '));
+});
