@@ -30,11 +30,16 @@ import { isoToDiskCommand } from './isotodisk.ts';
 import { parseKickstartFile } from './kickstart/index.ts';
 import { loadProfile } from './profile.ts';
 import { Progress } from './progress.ts';
-import { isoToPxebootCommand } from './pxeboot.ts';
+import { isoToPxeboot, isoToPxebootCommand } from './pxeboot.ts';
 import { type DerivedOutput, verifyRepro } from './repro.ts';
 
 /** The outputs made from the ISO that --verify-repro also compares. */
-const derivedOutputs: DerivedOutput[] = [];
+const derivedOutputs: DerivedOutput[] = [
+  {
+    name: 'pxe',
+    make: async (iso, dir) => (await isoToPxeboot({ iso, out: dir })).out,
+  },
+];
 
 import { renderKickstart } from './render.ts';
 

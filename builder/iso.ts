@@ -10,7 +10,7 @@ import { type BootEntry, bootEntries, grubConfig, makeFatImage, makeGrubImage } 
 
 export const ISOLINUX_DIR = '/usr/lib/ISOLINUX';
 export const SYSLINUX_BIOS_DIR = '/usr/lib/syslinux/modules/bios';
-const SYSLINUX_MODULES = ['ldlinux.c32', 'libcom32.c32', 'libutil.c32', 'menu.c32'];
+export const SYSLINUX_MODULES = ['ldlinux.c32', 'libcom32.c32', 'libutil.c32', 'menu.c32'];
 
 /** Debian kernel versions sort like `6.1.0-50-amd64`; compare numerically, part by part. */
 export function compareKernelVersions(a: string, b: string): number {

@@ -1,8 +1,343 @@
-// `hvnode iso-to-pxeboot`: make a PXE boot tree from a live ISO.
+// `hvnode iso-to-pxeboot`: make a PXE boot tree from a live ISO, as livecd-iso-to-pxeboot did.
+// DIR/tftpboot: pxelinux with the ISO's menu, the kernel, and the initrd with the whole ISO
+// appended as a gzip'd newc cpio (dracut loop-mounts /<iso-name>). DIR/http: the same kernel,
+// the plain initrd, the squashfs and an iPXE script, for dracut's livenet to fetch the root.
+// The tree is built in a sibling temp folder and renamed into place: never half-written.
 
-import type { Command } from '../node-runtime/index.ts';
+import {
+  chmodSync,
+  copyFileSync,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { basename, dirname, join, relative, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { constants, createGzip } from 'node:zlib';
+import { type Command, dataError, ExitCode, HvError } from '../node-runtime/index.ts';
+import { requireTools, run } from './exec.ts';
+import { SYSLINUX_BIOS_DIR, SYSLINUX_MODULES } from './iso.ts';
+import {
+  CPIO_MAX_FILE,
+  cpioOfFile,
+  type IsoMenu,
+  ipxeScript,
+  PLACEHOLDER_URL,
+  parseIsolinuxConfig,
+  pxelinuxConfig,
+} from './pxeboot-files.ts';
+
+const WHERE = 'hvnode iso-to-pxeboot';
+export const PXELINUX_DIR = '/usr/lib/PXELINUX';
+const KERNEL = '/isolinux/vmlinuz0';
+const INITRD = '/isolinux/initrd0.img';
+const MENU = '/isolinux/isolinux.cfg';
+const SQUASHFS = '/LiveOS/squashfs.img';
+export const LIVE_PARTS = [KERNEL, INITRD, MENU, SQUASHFS];
+
+export interface PxebootOptions {
+  iso: string;
+  out: string;
+  force?: boolean;
+  /** Where DIR/http is served (boot.ipxe's base-url). */
+  httpUrl?: string;
+  signal?: AbortSignal;
+}
+
+export interface PxebootSummary {
+  iso: string;
+  out: string;
+  isoName: string;
+  httpUrl: string;
+  seconds: number;
+  /** Every file of the tree, relative to out, with its size. */
+  files: { path: string; bytes: number }[];
+}
+
+/** The ISO's file name becomes a kernel argument (root=live:/NAME): keep it to safe characters. */
+function checkIso(iso: string): string {
+  if (!existsSync(iso) || !statSync(iso).isFile())
+    throw dataError(
+      existsSync(iso) ? `${iso} is not a file` : `${iso}: no such file`,
+      WHERE,
+      'give the path of a live ISO made by "hvnode build"',
+    );
+  const name = basename(iso);
+  if (!/^[A-Za-z0-9._+-]+$/.test(name))
+    throw dataError(
+      `the ISO's file name "${name}" cannot go on a kernel command line (root=live:/${name})`,
+      WHERE,
+      'rename or copy it to a name of letters, digits and . _ + -',
+    );
+  if (statSync(iso).size > CPIO_MAX_FILE)
+    throw dataError(`${iso} is larger than 4 GiB, which a newc cpio in the initrd cannot hold`, WHERE);
+  return name;
+}
+
+function checkHttpUrl(url: string | undefined): string {
+  if (url === undefined) return PLACEHOLDER_URL;
+  if (!/^https?:\/\/[^\s/]+(\/\S*)?$/.test(url))
+    throw dataError(
+      `--http-url "${url}" is not an http:// or https:// URL`,
+      WHERE,
+      'e.g. --http-url http://10.0.0.1/hvnode',
+    );
+  return url.replace(/\/+$/, '');
+}
+
+/** The ISO's files (xorriso lists them quoted, one a line); none at all when it is not an ISO 9660 image. */
+async function isoFiles(iso: string, signal?: AbortSignal): Promise<Set<string>> {
+  const out = await run('xorriso', ['-indev', iso, '-find', '/', '-type', 'f'], {
+    signal,
+    what: 'xorriso (reading the ISO)',
+    where: WHERE,
+  });
+  return new Set(
+    out
+      .split('\n')
+      .map((l) => /^'(.*)'$/.exec(l.trim())?.[1])
+      .filter((f): f is string => f !== undefined),
+  );
+}
+
+function requireLiveParts(iso: string, files: Set<string>): void {
+  if (files.size === 0)
+    throw dataError(
+      `${iso} is not an ISO 9660 image (xorriso found no files in it)`,
+      WHERE,
+      'give a live ISO made by "hvnode build"',
+    );
+  const missing = LIVE_PARTS.filter((p) => !files.has(p));
+  if (missing.length > 0)
+    throw dataError(
+      `${iso} is not a live image: it has no ${missing.join(', ')}`,
+      WHERE,
+      `iso-to-pxeboot looks for ${LIVE_PARTS.join(', ')} (the layout "hvnode build" writes)`,
+    );
+}
+
+/** Copies files out of the ISO without mounting it; they come out read-only, so make them 0644. */
+async function extract(iso: string, pairs: [string, string][], signal?: AbortSignal): Promise<void> {
+  await run(
+    'xorriso',
+    ['-osirrox', 'on', '-indev', iso, ...pairs.flatMap(([from, to]) => ['-extract', from, to])],
+    {
+      signal,
+      what: 'xorriso (extracting from the ISO)',
+      where: WHERE,
+    },
+  );
+  for (const [, to] of pairs) chmodSync(to, 0o644);
+}
+
+function copyPxelinux(tftpboot: string): void {
+  const files: [string, string][] = [
+    [PXELINUX_DIR, 'pxelinux.0'],
+    ...SYSLINUX_MODULES.map((m): [string, string] => [SYSLINUX_BIOS_DIR, m]),
+  ];
+  for (const [dir, file] of files) {
+    const src = join(dir, file);
+    if (!existsSync(src))
+      throw new HvError(`missing ${src}`, {
+        where: WHERE,
+        exitCode: ExitCode.precondition,
+        hint: 'run "npm run setup" (as root), or: apt-get install pxelinux syslinux-common',
+      });
+    copyFileSync(src, join(tftpboot, file));
+  }
+}
+
+/** Appends the ISO to the initrd as a gzip'd newc cpio member named /<isoName>. */
+async function appendIso(initrd: string, iso: string, isoName: string, signal?: AbortSignal): Promise<void> {
+  const st = statSync(iso);
+  const epoch = Number(process.env.SOURCE_DATE_EPOCH);
+  const mtime = Number.isFinite(epoch) && epoch > 0 ? epoch : Math.floor(st.mtimeMs / 1000);
+  await pipeline(
+    Readable.from(cpioOfFile(iso, { name: `/${isoName}`, size: st.size, mtime })),
+    // the ISO is mostly squashfs (already compressed): the fastest level loses nothing
+    createGzip({ level: constants.Z_BEST_SPEED }),
+    createWriteStream(initrd, { flags: 'a' }),
+    { signal },
+  );
+}
+
+async function readMenu(iso: string, tmp: string, signal?: AbortSignal): Promise<IsoMenu> {
+  const cfg = join(tmp, 'isolinux.cfg');
+  await extract(iso, [[MENU, cfg]], signal);
+  const menu = parseIsolinuxConfig(readFileSync(cfg, 'utf8'));
+  rmSync(cfg);
+  if (!menu)
+    throw dataError(
+      `${iso}: ${MENU} has no boot entry with an APPEND line`,
+      WHERE,
+      'the kernel arguments are taken from its default entry',
+    );
+  return menu;
+}
+
+/** Lays out tftpboot/ and http/ under tmp. */
+async function buildTree(tmp: string, o: PxebootOptions, isoName: string, httpUrl: string): Promise<void> {
+  const tftp = join(tmp, 'tftpboot');
+  const http = join(tmp, 'http');
+  mkdirSync(join(tftp, 'pxelinux.cfg'), { recursive: true });
+  mkdirSync(http);
+  const menu = await readMenu(o.iso, tmp, o.signal);
+  await extract(
+    o.iso,
+    [
+      [KERNEL, join(tftp, 'vmlinuz0')],
+      [INITRD, join(http, 'initrd0.img')],
+      [SQUASHFS, join(http, 'squashfs.img')],
+    ],
+    o.signal,
+  );
+  copyFileSync(join(tftp, 'vmlinuz0'), join(http, 'vmlinuz0'));
+  copyFileSync(join(http, 'initrd0.img'), join(tftp, 'initrd0.img'));
+  await appendIso(join(tftp, 'initrd0.img'), o.iso, isoName, o.signal);
+  copyPxelinux(tftp);
+  writeFileSync(join(tftp, 'pxelinux.cfg', 'default'), pxelinuxConfig(menu, isoName));
+  writeFileSync(join(http, 'boot.ipxe'), ipxeScript(menu, { isoName, baseUrl: httpUrl }));
+}
+
+/** Puts the finished tree at out; an old one (only with force) is renamed away first, then deleted. */
+function commit(tmp: string, out: string, force: boolean): void {
+  if (existsSync(out)) {
+    if (!force) throw existingOut(out);
+    const old = `${tmp}-old`;
+    renameSync(out, old);
+    try {
+      renameSync(tmp, out);
+    } catch (err) {
+      renameSync(old, out);
+      throw err;
+    }
+    rmSync(old, { recursive: true, force: true });
+  } else renameSync(tmp, out);
+}
+
+function existingOut(out: string): HvError {
+  return dataError(`${out} already exists`, WHERE, 'choose another --out, or add --force to replace it');
+}
+
+function listTree(root: string, dir = root): { path: string; bytes: number }[] {
+  return readdirSync(dir, { withFileTypes: true })
+    .sort((a, b) => (a.name < b.name ? -1 : 1))
+    .flatMap((e) => {
+      const p = join(dir, e.name);
+      return e.isDirectory() ? listTree(root, p) : [{ path: relative(root, p), bytes: statSync(p).size }];
+    });
+}
+
+export async function isoToPxeboot(o: PxebootOptions): Promise<PxebootSummary> {
+  const t0 = performance.now();
+  const isoName = checkIso(o.iso);
+  const httpUrl = checkHttpUrl(o.httpUrl);
+  const out = resolve(o.out);
+  if (existsSync(out) && (!o.force || !statSync(out).isDirectory()))
+    throw o.force ? dataError(`${out} exists and is not a directory`, WHERE) : existingOut(out);
+  await requireTools(['xorriso']);
+  requireLiveParts(o.iso, await isoFiles(o.iso, o.signal));
+  mkdirSync(dirname(out), { recursive: true });
+  const tmp = mkdtempSync(join(dirname(out), `.${basename(out)}.partial-`));
+  try {
+    await buildTree(tmp, o, isoName, httpUrl);
+    commit(tmp, out, o.force === true);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  return {
+    iso: resolve(o.iso),
+    out,
+    isoName,
+    httpUrl,
+    seconds: Math.round((performance.now() - t0) / 100) / 10,
+    files: listTree(out),
+  };
+}
+
+const HELP = `Usage: hvnode iso-to-pxeboot ISO --out DIR [--http-url URL] [--force] [--json]
+
+Makes network-boot trees from a live ISO made by "hvnode build" (read with xorriso, not mounted):
+
+DIR/tftpboot/  serve it over TFTP (DHCP filename pxelinux.0): pxelinux.0 and its modules,
+               pxelinux.cfg/default (the ISO's menu, root=live:/ISO-NAME rootflags=loop plus
+               the ISO's kernel arguments), vmlinuz0, and initrd0.img = the ISO's initrd with
+               the whole ISO appended as a gzip'd cpio (the node holds the ISO in RAM: give it
+               at least 2 GiB)
+DIR/http/      for large deployments: serve it over HTTP at URL and chain URL/boot.ipxe from
+               iPXE: vmlinuz0, the ISO's own initrd0.img, squashfs.img (fetched by dracut's
+               livenet: root=live:URL/squashfs.img ip=dhcp rd.neednet=1) and boot.ipxe
+
+DIR is written in full or not at all (built beside it, then renamed into place).
+
+  --out DIR        the tree to write; refused when it exists, unless --force
+  --http-url URL   where DIR/http will be served (default ${PLACEHOLDER_URL},
+                   a placeholder to edit in boot.ipxe)
+  --force          replace an existing DIR
+  --json           print the files written, with their sizes, as JSON`;
 
 export const isoToPxebootCommand: Command = {
   name: 'iso-to-pxeboot',
   summary: 'make a PXE boot tree from a live ISO',
+  help: HELP,
+  options: {
+    out: { type: 'string', short: 'o' },
+    'http-url': { type: 'string' },
+    force: { type: 'boolean', short: 'f' },
+    json: { type: 'boolean' },
+  },
+  run: async ({ values, positionals }) => {
+    const [iso, ...extra] = positionals;
+    if (!iso || extra.length > 0)
+      throw dataError('expected exactly one ISO', WHERE, 'see "hvnode iso-to-pxeboot --help"');
+    if (typeof values.out !== 'string' || values.out === '')
+      throw dataError('missing --out DIR', WHERE, 'see "hvnode iso-to-pxeboot --help"');
+    const summary = await withInterrupt((signal) =>
+      isoToPxeboot({
+        iso,
+        out: values.out as string,
+        force: values.force === true,
+        httpUrl: values['http-url'] as string | undefined,
+        signal,
+      }),
+    );
+    if (values.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    else process.stdout.write(formatSummary(summary));
+    return ExitCode.ok;
+  },
 };
+
+function formatSummary(s: PxebootSummary): string {
+  const mib = (n: number) => `${(n / 2 ** 20).toFixed(1).padStart(7)} MiB`;
+  const lines = s.files.map((f) => `${mib(f.bytes)}  ${join(s.out, f.path)}`);
+  const note =
+    s.httpUrl === PLACEHOLDER_URL
+      ? '\nnote: http/boot.ipxe uses a placeholder base-url (see --http-url)'
+      : '';
+  return `${lines.join('\n')}\nwrote ${s.out} from ${s.isoName} in ${s.seconds} s${note}\n`;
+}
+
+/** Ctrl-C and SIGTERM stop the tools and the copy; the temp tree is removed on the way out. */
+async function withInterrupt<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const stop = (sig: NodeJS.Signals) =>
+    controller.abort(new HvError(`interrupted by ${sig}`, { where: WHERE }));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  try {
+    return await fn(controller.signal);
+  } catch (err) {
+    throw controller.signal.aborted ? controller.signal.reason : err;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}

@@ -47,14 +47,14 @@ export async function sha256File(path: string): Promise<string> {
 }
 
 /** A tree's entries in byte order, each with what identifies its content. */
-async function describeTree(dir: string): Promise<Map<string, string>> {
+async function describeTree(dir: string, withTimes = true): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   const walk = async (d: string): Promise<void> => {
     for (const name of readdirSync(d).sort()) {
       const p = join(d, name);
       const st = lstatSync(p);
       const rel = `/${relative(dir, p)}`;
-      const meta = `${st.mode.toString(8)} ${st.uid}:${st.gid} ${Math.floor(st.mtimeMs / 1000)}`;
+      const meta = `${st.mode.toString(8)} ${st.uid}:${st.gid}${withTimes ? ` ${Math.floor(st.mtimeMs / 1000)}` : ''}`;
       if (st.isSymbolicLink()) out.set(rel, `${meta} -> ${readlinkSync(p)}`);
       else if (st.isDirectory()) {
         out.set(rel, `${meta} dir`);
@@ -71,8 +71,9 @@ async function describeTree(dir: string): Promise<Map<string, string>> {
 export async function firstTreeDifference(
   a: string,
   b: string,
+  withTimes = true,
 ): Promise<{ path: string; a?: string; b?: string } | undefined> {
-  const [ta, tb] = [await describeTree(a), await describeTree(b)];
+  const [ta, tb] = [await describeTree(a, withTimes), await describeTree(b, withTimes)];
   const paths = [...new Set([...ta.keys(), ...tb.keys()])].sort((x, y) =>
     Buffer.from(x) < Buffer.from(y) ? -1 : x === y ? 0 : 1,
   );
@@ -107,11 +108,11 @@ function describe(d: { path: string; a?: string; b?: string }): string {
   return `${d.path} (first build: ${d.a ?? 'absent'}; second: ${d.b ?? 'absent'})`;
 }
 
-/** sha256 of a file, or of a tree's description (names, modes, owners, times, contents). */
+/** sha256 of a file, or of a tree's description (names, modes, owners, contents: what a server serves). */
 async function sha256Output(path: string): Promise<string> {
   if (!lstatSync(path).isDirectory()) return sha256File(path);
   const h = createHash('sha256');
-  for (const [p, d] of await describeTree(path)) h.update(`${p}\0${d}\n`);
+  for (const [p, d] of await describeTree(path, false)) h.update(`${p}\0${d}\n`);
   return h.digest('hex');
 }
 
@@ -148,7 +149,15 @@ export async function verifyRepro(opts: BuildOptions, derived: DerivedOutput[] =
       });
       builds.push(report);
       const outputs: Record<string, string> = { iso: report.iso };
-      for (const d of derived) outputs[d.name] = await d.make(report.iso, join(dir, d.name));
+      // the outputs made from the ISO take their timestamps from the same epoch
+      const saved = process.env.SOURCE_DATE_EPOCH;
+      process.env.SOURCE_DATE_EPOCH = sourceDateEpoch;
+      try {
+        for (const d of derived) outputs[d.name] = await d.make(report.iso, join(dir, d.name));
+      } finally {
+        if (saved === undefined) delete process.env.SOURCE_DATE_EPOCH;
+        else process.env.SOURCE_DATE_EPOCH = saved;
+      }
       made.push(outputs);
     }
     const [a, b] = made as [Record<string, string>, Record<string, string>];
@@ -162,7 +171,7 @@ export async function verifyRepro(opts: BuildOptions, derived: DerivedOutput[] =
           name === 'iso'
             ? await explainIsoDifference(pa, pb, join(base, 'diff'))
             : lstatSync(pa).isDirectory()
-              ? describe((await firstTreeDifference(pa, pb)) ?? { path: '/' })
+              ? describe((await firstTreeDifference(pa, pb, false)) ?? { path: '/' })
               : 'the file differs';
       outputs.push(o);
     }

@@ -1,0 +1,126 @@
+// The pieces of a PXE boot tree that are plain text or bytes: what the ISO's isolinux menu says,
+// the pxelinux menu and the iPXE script made from it, and the newc cpio that carries the ISO
+// inside the initrd (as livecd-iso-to-pxeboot did).
+
+import { createReadStream } from 'node:fs';
+import { bootEntries } from './grub.ts';
+import { syslinuxConfig } from './iso.ts';
+
+/** What iso-to-pxeboot needs from the ISO's isolinux.cfg. */
+export interface IsoMenu {
+  title: string;
+  /** Kernel arguments of the default entry without initrd= and root= (console=, rd.live.image, ...). */
+  args: string[];
+  timeoutSeconds: number;
+}
+
+/** Reads the title, timeout and the default entry's APPEND line of an isolinux/pxelinux config. */
+export function parseIsolinuxConfig(text: string): IsoMenu | undefined {
+  const setting = (key: string) => new RegExp(`^\\s*${key}\\s+(.*?)\\s*$`, 'im').exec(text)?.[1];
+  const entries = text
+    .split(/^\s*LABEL\s+/im)
+    .slice(1)
+    .map((block) => ({
+      id: block.split(/\s/)[0],
+      append: /^\s*APPEND\s+(.*?)\s*$/im.exec(block)?.[1],
+    }));
+  const wanted = setting('DEFAULT');
+  const append = (entries.find((e) => e.id === wanted) ?? entries[0])?.append;
+  if (append === undefined) return undefined;
+  const tenths = Number(setting('TIMEOUT') ?? '50');
+  return {
+    title: setting('MENU TITLE') ?? 'live image',
+    args: append.split(/\s+/).filter((a) => a && !/^(initrd|root)=/.test(a)),
+    timeoutSeconds: Math.max(1, Math.round((Number.isFinite(tenths) ? tenths : 50) / 10)),
+  };
+}
+
+/** Kernel arguments for the ISO carried in the initrd: dracut finds it at /<isoName> and loop-mounts it. */
+export function tftpArgs(menu: IsoMenu, isoName: string): string {
+  return [`root=live:/${isoName}`, 'rootflags=loop', ...menu.args].join(' ');
+}
+
+/** Kernel arguments for a squashfs fetched over HTTP by dracut's livenet module. */
+export function httpArgs(menu: IsoMenu, squashfsUrl: string): string {
+  const extra = menu.args.filter((a) => !['rd.live.image', 'ip=dhcp', 'rd.neednet=1'].includes(a));
+  return [`root=live:${squashfsUrl}`, 'rd.live.image', 'ip=dhcp', 'rd.neednet=1', ...extra].join(' ');
+}
+
+/** pxelinux.cfg/default: the ISO's menu, booting the ISO from the initrd. */
+export function pxelinuxConfig(menu: IsoMenu, isoName: string): string {
+  return `# pxelinux: network boot of ${isoName} (written by hvnode iso-to-pxeboot)\n${syslinuxConfig({
+    title: menu.title,
+    entries: bootEntries(menu.title, tftpArgs(menu, isoName)),
+    timeoutSeconds: menu.timeoutSeconds,
+    extra: ['ONERROR LOCALBOOT 0'],
+  })}`;
+}
+
+export const PLACEHOLDER_URL = 'http://pxe.example.invalid/hvnode';
+
+/** boot.ipxe: the same menu, with kernel, initrd and squashfs fetched from base-url. */
+export function ipxeScript(menu: IsoMenu, p: { isoName: string; baseUrl: string }): string {
+  const entries = bootEntries(menu.title, httpArgs(menu, '${base-url}/squashfs.img'));
+  const placeholder = p.baseUrl === PLACEHOLDER_URL;
+  const head = [
+    '#!ipxe',
+    `# ${menu.title}: HTTP boot of ${p.isoName} (written by hvnode iso-to-pxeboot)`,
+    '# Serve this folder (vmlinuz0, initrd0.img, squashfs.img, boot.ipxe) over HTTP at base-url',
+    '# and point iPXE at it: "chain <base-url>/boot.ipxe" (or DHCP filename = that URL).',
+    '# The initramfs fetches squashfs.img itself (dracut livenet, ip=dhcp): the node needs DHCP.',
+    placeholder
+      ? '# base-url is a PLACEHOLDER: edit the next line or rerun with --http-url URL.'
+      : '# base-url: from --http-url.',
+    `set base-url ${p.baseUrl}`,
+    `menu ${menu.title}`,
+    ...entries.map((e) => `item ${e.id} ${e.label}`),
+    `choose --default ${entries[0]?.id} --timeout ${menu.timeoutSeconds * 1000} target || goto ${entries[0]?.id}`,
+    'goto ${target}',
+  ];
+  const body = entries.map((e) =>
+    [
+      `:${e.id}`,
+      `kernel \${base-url}/vmlinuz0 initrd=initrd0.img ${e.args}`,
+      'initrd ${base-url}/initrd0.img',
+      'boot || goto failed',
+    ].join('\n'),
+  );
+  const tail = [
+    ':failed',
+    'echo hvnode: boot failed, check base-url (${base-url}) and the HTTP server',
+    'shell',
+  ];
+  return `${head.join('\n')}\n\n${body.join('\n\n')}\n\n${tail.join('\n')}\n`;
+}
+
+/** newc sizes are 8 hex digits. */
+export const CPIO_MAX_FILE = 0xffffffff;
+
+function pad4(n: number): Buffer {
+  return Buffer.alloc((4 - (n % 4)) % 4);
+}
+
+/** One newc ("070701") header followed by the NUL-terminated name, padded to 4 bytes. */
+export function newcHeader(p: {
+  name: string;
+  mode: number;
+  size: number;
+  mtime: number;
+  ino: number;
+}): Buffer {
+  const name = Buffer.from(`${p.name}\0`);
+  const fields = [p.ino, p.mode, 0, 0, 1, p.mtime, p.size, 0, 0, 0, 0, name.length, 0];
+  const head = Buffer.from(`070701${fields.map((f) => f.toString(16).padStart(8, '0')).join('')}`);
+  return Buffer.concat([head, name, pad4(head.length + name.length)]);
+}
+
+/** A newc archive holding one regular file (mode 0644), read as a stream. */
+export async function* cpioOfFile(
+  file: string,
+  p: { name: string; size: number; mtime: number },
+): AsyncGenerator<Buffer> {
+  yield newcHeader({ name: p.name, mode: 0o100644, size: p.size, mtime: p.mtime, ino: 1 });
+  for await (const chunk of createReadStream(file)) yield chunk as Buffer;
+  yield pad4(p.size);
+  yield newcHeader({ name: 'TRAILER!!!', mode: 0, size: 0, mtime: 0, ino: 0 });
+}

@@ -1,0 +1,288 @@
+import { randomBytes } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import test, { type ExecutionContext } from 'ava';
+import { execa } from 'execa';
+import { isolinuxConfig, kernelArgs } from '../../builder/iso.ts';
+import {
+  httpArgs,
+  ipxeScript,
+  newcHeader,
+  PLACEHOLDER_URL,
+  parseIsolinuxConfig,
+  pxelinuxConfig,
+} from '../../builder/pxeboot-files.ts';
+import { cli, REPO, requireTools } from '../helpers/env.ts';
+
+const ISO_CFG = isolinuxConfig({
+  title: 'hvnode-tiny 1.0',
+  args: kernelArgs('TINY', 'quiet'),
+  timeoutSeconds: 3,
+});
+
+test('the ISO menu gives back its title, timeout and base kernel args', (t) => {
+  t.deepEqual(parseIsolinuxConfig(ISO_CFG), {
+    title: 'hvnode-tiny 1.0',
+    args: ['rd.live.image', 'console=tty0', 'console=ttyS0,115200n8', 'quiet'],
+    timeoutSeconds: 3,
+  });
+  // the DEFAULT entry wins over the first one
+  const cfg = 'DEFAULT b\nLABEL a\n APPEND root=x a=1\nLABEL b\n APPEND initrd=i root=y b=2\n';
+  t.deepEqual(parseIsolinuxConfig(cfg)?.args, ['b=2']);
+  t.is(parseIsolinuxConfig('LABEL a\n  KERNEL k\n'), undefined);
+});
+
+test('pxelinux boots the ISO from the initrd with the same menu as the ISO', (t) => {
+  const menu = parseIsolinuxConfig(ISO_CFG);
+  if (!menu) return t.fail('no menu');
+  const cfg = pxelinuxConfig(menu, 'tiny.iso');
+  t.regex(cfg, /^MENU TITLE hvnode-tiny 1\.0$/m);
+  t.regex(cfg, /^TIMEOUT 30$/m);
+  t.regex(cfg, /^DEFAULT install$/m);
+  t.regex(cfg, /^ONERROR LOCALBOOT 0$/m);
+  t.deepEqual(
+    [...cfg.matchAll(/^LABEL (\S+)$/gm)].map((m) => m[1]),
+    [...ISO_CFG.matchAll(/^LABEL (\S+)$/gm)].map((m) => m[1]),
+  );
+  const appends = [...cfg.matchAll(/^\s*APPEND (.*)$/gm)].map((m) => m[1] ?? '');
+  t.is(appends.length, 6);
+  for (const a of appends)
+    t.true(a.startsWith('initrd=initrd0.img root=live:/tiny.iso rootflags=loop rd.live.image console='), a);
+  t.false(cfg.includes('CDLABEL'));
+  t.regex(
+    cfg,
+    /APPEND initrd=initrd0\.img root=live:\/tiny\.iso rootflags=loop rd\.live\.image console=tty0 console=ttyS0,115200n8 quiet$/m,
+  );
+});
+
+test('the iPXE script fetches everything from base-url and boots the squashfs over HTTP', (t) => {
+  const menu = parseIsolinuxConfig(ISO_CFG);
+  if (!menu) return t.fail('no menu');
+  t.is(
+    httpArgs(menu, 'http://h/s.img'),
+    'root=live:http://h/s.img rd.live.image ip=dhcp rd.neednet=1 console=tty0 console=ttyS0,115200n8 quiet',
+  );
+  const s = ipxeScript(menu, { isoName: 'tiny.iso', baseUrl: 'http://10.0.2.2:8080/x' });
+  t.true(s.startsWith('#!ipxe\n'));
+  t.regex(s, /^set base-url http:\/\/10\.0\.2\.2:8080\/x$/m);
+  t.is(s.match(/^item /gm)?.length, 6);
+  t.is(
+    s.match(
+      /^kernel \$\{base-url\}\/vmlinuz0 initrd=initrd0\.img root=live:\$\{base-url\}\/squashfs\.img rd\.live\.image ip=dhcp rd\.neednet=1 /gm,
+    )?.length,
+    6,
+  );
+  t.is(s.match(/^initrd \$\{base-url\}\/initrd0\.img$/gm)?.length, 6);
+  t.false(s.includes('PLACEHOLDER'));
+  t.regex(ipxeScript(menu, { isoName: 'tiny.iso', baseUrl: PLACEHOLDER_URL }), /PLACEHOLDER.*--http-url/);
+});
+
+test('a newc header is 4-byte aligned with the name NUL-terminated', (t) => {
+  const h = newcHeader({ name: '/a.iso', mode: 0o100644, size: 5, mtime: 0, ino: 1 });
+  t.is(h.length % 4, 0);
+  t.is(h.subarray(0, 6).toString(), '070701');
+  t.is(h.subarray(110, 117).toString(), '/a.iso\0');
+});
+
+// --- the command, on tiny ISOs made with xorriso ------------------------------------------
+
+function tools(t: ExecutionContext): void {
+  requireTools(t, { xorriso: 'xorriso' });
+  if (!existsSync('/usr/lib/PXELINUX/pxelinux.0'))
+    t.fail('pxelinux is not installed: run "npm run setup" as root, or apt-get install pxelinux');
+}
+
+function tempDir(t: ExecutionContext): string {
+  const d = mkdtempSync(join(tmpdir(), 'hvnode-pxe-'));
+  t.teardown(() => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+/** An ISO holding the given files (path inside → content). */
+async function makeIso(dir: string, name: string, files: Record<string, string | Buffer>): Promise<string> {
+  const tree = join(dir, `${name}.tree`);
+  for (const [p, content] of Object.entries(files)) {
+    mkdirSync(dirname(join(tree, p)), { recursive: true });
+    writeFileSync(join(tree, p), content);
+  }
+  const iso = join(dir, name);
+  await execa('xorriso', ['-as', 'mkisofs', '-o', iso, '-V', 'TINY', '-r', '-J', tree]);
+  return iso;
+}
+
+function liveFiles(): Record<string, string | Buffer> {
+  return {
+    'isolinux/vmlinuz0': randomBytes(3000),
+    'isolinux/initrd0.img': randomBytes(1001),
+    'isolinux/isolinux.cfg': ISO_CFG,
+    'LiveOS/squashfs.img': randomBytes(5000),
+  };
+}
+
+function pxe(args: string[]) {
+  return execa('node', [cli('hvnode'), 'iso-to-pxeboot', ...args], { reject: false, cwd: REPO });
+}
+
+/** The members of a newc archive, up to its trailer. */
+function readNewc(buf: Buffer): { name: string; data: Buffer }[] {
+  const out: { name: string; data: Buffer }[] = [];
+  let off = 0;
+  const align = (n: number) => (n + 3) & ~3;
+  for (;;) {
+    if (buf.subarray(off, off + 6).toString() !== '070701') throw new Error(`bad magic at ${off}`);
+    const field = (i: number) =>
+      Number.parseInt(buf.subarray(off + 6 + i * 8, off + 14 + i * 8).toString(), 16);
+    const size = field(6);
+    const nameSize = field(11);
+    const name = buf.subarray(off + 110, off + 110 + nameSize - 1).toString();
+    const dataAt = align(off + 110 + nameSize);
+    if (name === 'TRAILER!!!') return out;
+    out.push({ name, data: buf.subarray(dataAt, dataAt + size) });
+    off = align(dataAt + size);
+  }
+}
+
+test('a live ISO becomes tftpboot/ (ISO appended to the initrd) and http/ trees', async (t) => {
+  tools(t);
+  const dir = tempDir(t);
+  const files = liveFiles();
+  const iso = await makeIso(dir, 'tiny-1.0.iso', files);
+  const out = join(dir, 'pxe');
+  const r = await pxe([iso, '--out', out, '--json', '--http-url', 'http://10.0.0.1/tiny/']);
+  t.is(r.exitCode, 0, r.stderr);
+  const summary = JSON.parse(r.stdout) as { files: { path: string; bytes: number }[]; httpUrl: string };
+  t.is(summary.httpUrl, 'http://10.0.0.1/tiny');
+  t.deepEqual(summary.files.map((f) => f.path).sort(), [
+    'http/boot.ipxe',
+    'http/initrd0.img',
+    'http/squashfs.img',
+    'http/vmlinuz0',
+    'tftpboot/initrd0.img',
+    'tftpboot/ldlinux.c32',
+    'tftpboot/libcom32.c32',
+    'tftpboot/libutil.c32',
+    'tftpboot/menu.c32',
+    'tftpboot/pxelinux.0',
+    'tftpboot/pxelinux.cfg/default',
+    'tftpboot/vmlinuz0',
+  ]);
+  for (const f of summary.files) t.is(f.bytes, readFileSync(join(out, f.path)).length, f.path);
+  const read = (p: string) => readFileSync(join(out, p));
+  t.deepEqual(read('tftpboot/vmlinuz0'), files['isolinux/vmlinuz0']);
+  t.deepEqual(read('http/vmlinuz0'), files['isolinux/vmlinuz0']);
+  t.deepEqual(read('http/initrd0.img'), files['isolinux/initrd0.img']);
+  t.deepEqual(read('http/squashfs.img'), files['LiveOS/squashfs.img']);
+  t.deepEqual(read('tftpboot/pxelinux.0'), readFileSync('/usr/lib/PXELINUX/pxelinux.0'));
+  // the initrd: the original bytes, then a gzip'd newc cpio holding exactly /<iso-name>
+  const initrd = read('tftpboot/initrd0.img');
+  const original = files['isolinux/initrd0.img'] as Buffer;
+  t.deepEqual(initrd.subarray(0, original.length), original);
+  const members = readNewc(gunzipSync(initrd.subarray(original.length)));
+  t.deepEqual(
+    members.map((m) => m.name),
+    ['/tiny-1.0.iso'],
+  );
+  t.deepEqual(members[0]?.data, readFileSync(iso));
+  t.regex(
+    read('tftpboot/pxelinux.cfg/default').toString(),
+    /APPEND initrd=initrd0\.img root=live:\/tiny-1\.0\.iso rootflags=loop rd\.live\.image /,
+  );
+  t.regex(read('http/boot.ipxe').toString(), /^set base-url http:\/\/10\.0\.0\.1\/tiny$/m);
+  // nothing left beside the tree
+  t.deepEqual(
+    readdirSync(dir)
+      .filter((f) => f.includes('pxe'))
+      .sort(),
+    ['pxe'],
+  );
+});
+
+test('an existing DIR is refused without --force and replaced with it', async (t) => {
+  tools(t);
+  const dir = tempDir(t);
+  const iso = await makeIso(dir, 'tiny.iso', liveFiles());
+  const out = join(dir, 'pxe');
+  mkdirSync(out);
+  writeFileSync(join(out, 'mine'), 'keep me');
+  const refused = await pxe([iso, '--out', out]);
+  t.is(refused.exitCode, 65);
+  t.regex(refused.stderr, /pxe already exists/);
+  t.regex(refused.stderr, /--force/);
+  t.is(readFileSync(join(out, 'mine'), 'utf8'), 'keep me');
+  const forced = await pxe([iso, '--out', out, '--force']);
+  t.is(forced.exitCode, 0, forced.stderr);
+  t.regex(forced.stdout, /placeholder base-url/);
+  t.false(existsSync(join(out, 'mine')));
+  t.true(existsSync(join(out, 'tftpboot', 'initrd0.img')));
+  t.regex(readFileSync(join(out, 'http', 'boot.ipxe'), 'utf8'), /PLACEHOLDER/);
+  t.deepEqual(
+    readdirSync(dir).filter((f) => f.includes('pxe')),
+    ['pxe'],
+  );
+});
+
+test('a file that is not an ISO is refused, and no DIR is left', async (t) => {
+  tools(t);
+  const dir = tempDir(t);
+  const junk = join(dir, 'junk.iso');
+  writeFileSync(junk, randomBytes(70000));
+  const out = join(dir, 'pxe');
+  const r = await pxe([junk, '--out', out]);
+  t.is(r.exitCode, 65);
+  t.regex(r.stderr, /junk\.iso is not an ISO 9660 image/);
+  t.notRegex(r.stderr, /\n\s+at /);
+  t.deepEqual(readdirSync(dir), ['junk.iso']);
+  const missing = await pxe([join(dir, 'nope.iso'), '--out', out]);
+  t.is(missing.exitCode, 65);
+  t.regex(missing.stderr, /nope\.iso: no such file/);
+});
+
+test('an ISO without the live parts is refused with what was looked for', async (t) => {
+  tools(t);
+  const dir = tempDir(t);
+  const iso = await makeIso(dir, 'plain.iso', { 'isolinux/vmlinuz0': 'k', README: 'hello' });
+  const r = await pxe([iso, '--out', join(dir, 'pxe')]);
+  t.is(r.exitCode, 65);
+  t.regex(
+    r.stderr,
+    /plain\.iso is not a live image: it has no \/isolinux\/initrd0\.img, \/isolinux\/isolinux\.cfg, \/LiveOS\/squashfs\.img/,
+  );
+  t.regex(r.stderr, /looks for \/isolinux\/vmlinuz0, \/isolinux\/initrd0\.img/);
+  t.false(existsSync(join(dir, 'pxe')));
+  t.deepEqual(
+    readdirSync(dir).filter((f) => f.includes('pxe')),
+    [],
+  );
+});
+
+test('usage errors and --help', async (t) => {
+  const help = await pxe(['--help']);
+  t.is(help.exitCode, 0);
+  t.regex(help.stdout, /Usage: hvnode iso-to-pxeboot ISO --out DIR/);
+  t.regex(help.stdout, /--http-url URL/);
+  t.is((await pxe(['--out', '/tmp/x'])).exitCode, 65);
+  const noOut = await pxe(['a.iso']);
+  t.is(noOut.exitCode, 65);
+  t.regex(noOut.stderr, /missing --out/);
+  const dir = tempDir(t);
+  const iso = join(dir, 'a.iso');
+  writeFileSync(iso, 'x');
+  const badUrl = await pxe([iso, '--out', join(dir, 'o'), '--http-url', 'ftp://x']);
+  t.is(badUrl.exitCode, 65);
+  t.regex(badUrl.stderr, /not an http/);
+  const spaced = join(dir, 'my image.iso');
+  writeFileSync(spaced, 'x');
+  const badName = await pxe([spaced, '--out', join(dir, 'o')]);
+  t.is(badName.exitCode, 65);
+  t.regex(badName.stderr, /cannot go on a kernel command line/);
+});
