@@ -1,5 +1,7 @@
 // hvnode: the build host CLI.
 
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   defaultRuleFiles,
   formatReport,
@@ -26,7 +28,7 @@ import {
   runtimeVersion,
 } from '../node-runtime/index.ts';
 import { type BuildOptions, buildImage, KICKSTARTS_DIR, PROFILES_DIR, writeFileAtomic } from './build.ts';
-import { isoToDiskCommand } from './isotodisk.ts';
+import { isoToDisk, isoToDiskCommand } from './isotodisk.ts';
 import { parseKickstartFile } from './kickstart/index.ts';
 import { loadProfile } from './profile.ts';
 import { Progress } from './progress.ts';
@@ -38,6 +40,23 @@ const derivedOutputs: DerivedOutput[] = [
   {
     name: 'pxe',
     make: async (iso, dir) => (await isoToPxeboot({ iso, out: dir })).out,
+  },
+  {
+    name: 'disk',
+    make: async (iso, dir) => {
+      mkdirSync(dir, { recursive: true });
+      const target = join(dir, 'disk.img');
+      await isoToDisk({
+        iso,
+        target,
+        scheme: 'gpt',
+        resetMbr: false,
+        force: true,
+        epoch: process.env.SOURCE_DATE_EPOCH,
+        say: () => {},
+      });
+      return target;
+    },
   },
 ];
 

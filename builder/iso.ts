@@ -197,6 +197,11 @@ export async function makeSquashfs(ctx: BuildContext, root: string, image: strin
 }
 
 export async function makeIso(ctx: BuildContext, liveRoot: string, iso: string): Promise<void> {
+  const epoch = ctx.env.SOURCE_DATE_EPOCH;
+  // xorriso takes the volume dates and UUID from SOURCE_DATE_EPOCH, but each file's date from
+  // the file: clamp the tree to the epoch first
+  if (epoch)
+    await run('find', [liveRoot, '-exec', 'touch', '-h', '-d', `@${epoch}`, '{}', '+'], { log: ctx.log });
   await run(
     'xorriso',
     [
@@ -229,6 +234,6 @@ export async function makeIso(ctx: BuildContext, liveRoot: string, iso: string):
       '-isohybrid-gpt-basdat',
       liveRoot,
     ],
-    { log: ctx.log, signal: ctx.signal, what: 'xorriso' },
+    { log: ctx.log, signal: ctx.signal, what: 'xorriso', env: ctx.env },
   );
 }
