@@ -62,9 +62,10 @@ test('e2e: Ctrl-C during package installation stops the build and cleans up', as
   const ws = workspace();
   t.teardown(() => rmSync(ws.base, { recursive: true, force: true }));
   const loops = loopDevices();
+  // no stage cache: the rootfs stage must run, not be restored from an earlier build
   const build = execa(
     'node',
-    [cli('hvnode'), 'build', '--profile', 'test', '--out', ws.out, '--tmpdir', ws.tmp],
+    [cli('hvnode'), 'build', '--profile', 'test', '--out', ws.out, '--tmpdir', ws.tmp, '--no-stage-cache'],
     { reject: false },
   );
   // wait until mmdebstrap runs dpkg inside the image root: /proc, /sys and /dev are mounted there now
