@@ -17,6 +17,13 @@ export interface TreeEntry {
   host: string;
 }
 
+/**
+ * A directory counts as one 4 KiB block, whatever the file system allocated: a directory's
+ * blocks depend on its history (entries added, then removed by minimization, never shrink it),
+ * and a manifest must be the same for the same content.
+ */
+export const DIR_BLOCKS = 8;
+
 /** du's KiB: 512-byte blocks, rounded up. */
 export function kibOf(blocks: number): number {
   return Math.ceil(blocks / 2);
@@ -50,7 +57,7 @@ export function walkTree(root: string): TreeEntry[] {
         if (seenInodes.has(st.ino)) blocks = 0;
         else seenInodes.add(st.ino);
       }
-      if (st.isDirectory()) total += visitDir(childHost, prefix + name, blocks);
+      if (st.isDirectory()) total += visitDir(childHost, prefix + name, DIR_BLOCKS);
       else {
         out.push({
           path: prefix + name,
@@ -65,7 +72,7 @@ export function walkTree(root: string): TreeEntry[] {
     entry.blocks = total;
     return total;
   };
-  visitDir(root, '/', top.blocks);
+  visitDir(root, '/', DIR_BLOCKS);
 
   const keyed = out.map((e) => ({ e, k: Buffer.from(e.path) }));
   keyed.sort((a, b) => Buffer.compare(a.k, b.k));

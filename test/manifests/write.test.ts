@@ -2,7 +2,7 @@
 // manifest.json, the SPDX document, and byte-for-byte determinism.
 
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -14,6 +14,7 @@ import {
   readableLicense,
   type SpdxDocument,
   spdxLicense,
+  walkTree,
   writeManifests,
 } from '../../manifests/index.ts';
 import { makeRootfs, md5sumsSha256 } from '../fixtures/manifests/rootfs.ts';
@@ -362,4 +363,19 @@ test('manifest-rpm.txt lines parse back, hyphenated names included', (t) => {
   t.like(parseRpmLine('bash-5.2.15-2+b7.amd64 (md5sums: ab)'), { name: 'bash', version: '5.2.15-2+b7' });
   t.like(parseRpmLine('libc6-1:2.36-9.amd64 (md5sums: ab)'), { name: 'libc6', version: '1:2.36-9' });
   t.is(parseRpmLine('garbage'), undefined);
+});
+
+test('directory sizes do not depend on what a directory once held (manifests stay reproducible)', (t) => {
+  const make = (churn: boolean) => {
+    const root = mkdtempSync(join(tmpdir(), 'hvnode-walk-'));
+    mkdirSync(join(root, 'cache'));
+    if (churn) {
+      for (let i = 0; i < 3000; i++)
+        writeFileSync(join(root, 'cache', `a-rather-long-file-name-${i}.deb`), '');
+      for (let i = 0; i < 3000; i++) rmSync(join(root, 'cache', `a-rather-long-file-name-${i}.deb`));
+    }
+    writeFileSync(join(root, 'cache', 'kept'), 'x');
+    return walkTree(root).map((e) => `${e.path} ${e.blocks}`);
+  };
+  t.deepEqual(make(true), make(false));
 });
