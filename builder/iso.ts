@@ -88,6 +88,35 @@ export function syslinuxConfig(p: {
   return `${head.join('\n')}\n\n${body.join('\n')}`;
 }
 
+/** What a syslinux menu (as syslinuxConfig writes it) says: title, TIMEOUT, the default entry's APPEND. */
+export interface SyslinuxMenu {
+  title?: string;
+  /** TIMEOUT as written: tenths of a second. */
+  timeoutTenths?: number;
+  /** The default entry's APPEND words (the first entry's when DEFAULT names none); undefined without one. */
+  append?: string[];
+}
+
+/** Reads a syslinux menu back: the one reader for iso-to-pxeboot and iso-to-disk. */
+export function readSyslinuxMenu(text: string): SyslinuxMenu {
+  const setting = (key: string) => new RegExp(`^\\s*${key}\\s+(.*?)\\s*$`, 'im').exec(text)?.[1];
+  const entries = text
+    .split(/^\s*LABEL\s+/im)
+    .slice(1)
+    .map((block) => ({
+      id: block.split(/\s/)[0],
+      append: /^\s*APPEND\s+(.*?)\s*$/im.exec(block)?.[1],
+    }));
+  const wanted = setting('DEFAULT');
+  const append = (entries.find((e) => e.id === wanted) ?? entries[0])?.append;
+  const timeout = setting('TIMEOUT');
+  return {
+    title: setting('MENU TITLE'),
+    timeoutTenths: timeout === undefined ? undefined : Number(timeout),
+    append: append?.split(/\s+/).filter(Boolean),
+  };
+}
+
 export function isolinuxConfig(p: { title: string; args: string; timeoutSeconds: number }): string {
   return `# isolinux: BIOS boot of the live image\n${syslinuxConfig({
     title: p.title,

@@ -3,6 +3,7 @@
 
 import { createHash, randomUUID } from 'node:crypto';
 import { dataError } from '../node-runtime/index.ts';
+import { readSyslinuxMenu } from './iso.ts';
 
 export const SECTOR = 512;
 export const MiB = 2 ** 20;
@@ -139,21 +140,8 @@ export interface IsoBoot {
 
 /** The default entry of an isolinux.cfg: its label, menu title, kernel arguments and timeout. */
 export function parseIsolinuxCfg(text: string, where: string): IsoBoot {
-  const lines = text.split('\n').map((l) => l.trim());
-  const value = (key: string, from = lines) =>
-    from
-      .find((l) => l.toUpperCase().startsWith(`${key} `))
-      ?.slice(key.length + 1)
-      .trim();
-  const labelAt = (id: string | undefined) => lines.findIndex((l) => id !== undefined && l === `LABEL ${id}`);
-  let start = labelAt(value('DEFAULT'));
-  if (start < 0) start = lines.findIndex((l) => l.toUpperCase().startsWith('LABEL '));
-  const end = lines.findIndex((l, i) => i > start && l.toUpperCase().startsWith('LABEL '));
-  const entry = start < 0 ? [] : lines.slice(start + 1, end < 0 ? undefined : end);
-  const args = (value('APPEND', entry) ?? '')
-    .split(/\s+/)
-    .filter((a) => a && !/^(initrd|BOOT_IMAGE)=/.test(a))
-    .join(' ');
+  const menu = readSyslinuxMenu(text);
+  const args = (menu.append ?? []).filter((a) => !/^(initrd|BOOT_IMAGE)=/.test(a)).join(' ');
   const label = /(?:^|\s)root=live:CDLABEL=(\S+)/.exec(args)?.[1];
   if (!label)
     throw dataError(
@@ -163,9 +151,9 @@ export function parseIsolinuxCfg(text: string, where: string): IsoBoot {
     );
   return {
     label,
-    title: value('MENU TITLE') ?? label,
+    title: menu.title ?? label,
     args,
-    timeoutSeconds: Math.max(1, Math.ceil(Number(value('TIMEOUT') ?? '50') / 10) || 5),
+    timeoutSeconds: Math.max(1, Math.ceil((menu.timeoutTenths ?? 50) / 10) || 5),
   };
 }
 

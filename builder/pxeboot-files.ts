@@ -4,7 +4,7 @@
 
 import { createReadStream } from 'node:fs';
 import { bootEntries } from './grub.ts';
-import { syslinuxConfig } from './iso.ts';
+import { readSyslinuxMenu, syslinuxConfig } from './iso.ts';
 
 /** What iso-to-pxeboot needs from the ISO's isolinux.cfg. */
 export interface IsoMenu {
@@ -16,21 +16,12 @@ export interface IsoMenu {
 
 /** Reads the title, timeout and the default entry's APPEND line of an isolinux/pxelinux config. */
 export function parseIsolinuxConfig(text: string): IsoMenu | undefined {
-  const setting = (key: string) => new RegExp(`^\\s*${key}\\s+(.*?)\\s*$`, 'im').exec(text)?.[1];
-  const entries = text
-    .split(/^\s*LABEL\s+/im)
-    .slice(1)
-    .map((block) => ({
-      id: block.split(/\s/)[0],
-      append: /^\s*APPEND\s+(.*?)\s*$/im.exec(block)?.[1],
-    }));
-  const wanted = setting('DEFAULT');
-  const append = (entries.find((e) => e.id === wanted) ?? entries[0])?.append;
-  if (append === undefined) return undefined;
-  const tenths = Number(setting('TIMEOUT') ?? '50');
+  const menu = readSyslinuxMenu(text);
+  if (menu.append === undefined) return undefined;
+  const tenths = menu.timeoutTenths ?? 50;
   return {
-    title: setting('MENU TITLE') ?? 'live image',
-    args: append.split(/\s+/).filter((a) => a && !/^(initrd|root)=/.test(a)),
+    title: menu.title ?? 'live image',
+    args: menu.append.filter((a) => !/^(initrd|root)=/.test(a)),
     timeoutSeconds: Math.max(1, Math.round((Number.isFinite(tenths) ? tenths : 50) / 10)),
   };
 }
