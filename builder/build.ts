@@ -2,7 +2,6 @@
 // Artifacts appear under their final names only when complete; the work tree is removed on
 // success, failure and interrupt alike, and no stage leaves a mount behind (see chroot.ts).
 
-import { spawnSync } from 'node:child_process';
 import {
   copyFileSync,
   existsSync,
@@ -17,7 +16,13 @@ import {
 } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { DEFAULT_RULES_DIR, formatGroups, type MinimizeReport, minimize } from '../blacklist/index.ts';
+import {
+  DEFAULT_RULES_DIR,
+  formatGroups,
+  type MinimizeReport,
+  minimize,
+  treeBytes,
+} from '../blacklist/index.ts';
 import { writeManifests } from '../manifests/index.ts';
 import { HvError, Report } from '../node-runtime/index.ts';
 import {
@@ -33,7 +38,10 @@ import { checkBudgets } from './budgets.ts';
 import { applyCommands, installRuntime } from './configure.ts';
 import type { BuildContext } from './context.ts';
 import { buildRootfsDnf, planDnf, rootfsBackend } from './dnf.ts';
-import { BuildLog, requireTools, run } from './exec.ts';
+import { BuildLog, removeTree, requireTools, run } from './exec.ts';
+
+export { removeTree };
+
 import { makeIso, makeSquashfs, stageIsoTree } from './iso.ts';
 import { parseKickstart } from './kickstart/index.ts';
 import { loadProfile } from './profile.ts';
@@ -97,11 +105,6 @@ export function writeFileAtomic(path: string, data: string): void {
   renameSync(tmp, path);
 }
 
-async function treeBytes(path: string): Promise<number> {
-  const out = await run('du', ['-sxb', path]);
-  return Number(out.split('\t')[0]);
-}
-
 /** Work trees of builds that died without cleaning up (kill -9, power loss). */
 function sweepStaleWorkdirs(tmpDir: string, say: (m: string) => void): void {
   if (!existsSync(tmpDir)) return;
@@ -123,19 +126,6 @@ function sweepStaleWorkdirs(tmpDir: string, say: (m: string) => void): void {
   }
 }
 
-/**
- * rm -rf that never crosses into another filesystem: a mount left inside the tree (which the
- * namespaces should make impossible) stops the removal instead of being emptied.
- */
-export function removeTree(dir: string): void {
-  // synchronous on purpose: cleanup also runs on the way out of an interrupted build
-  const { status, stderr } = spawnSync('rm', ['-rf', '--one-file-system', dir], { encoding: 'utf8' });
-  if (status !== 0)
-    throw new HvError(`cannot remove the work tree ${dir}: ${stderr.trim()}`, {
-      hint: 'check for mounts below it (findmnt -R) and remove it by hand',
-    });
-}
-
 export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
   const started = performance.now();
   const { profile, file: profileFile } = loadProfile(opts.profile, PROFILES_DIR);
@@ -149,7 +139,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
   const stage = async <T>(
     name: string,
     fn: (entry: StageReport) => Promise<T> | T,
-    bytes?: () => Promise<number> | number,
+    bytes?: () => Promise<number | undefined> | number | undefined,
   ): Promise<T> => {
     opts.signal.throwIfAborted();
     opts.say(`[${name}] ...`);
@@ -163,7 +153,8 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
       opts.progress?.endStage();
     }
     entry.seconds = Math.round((performance.now() - t0) / 100) / 10;
-    if (bytes) entry.bytes = await bytes();
+    const measured = await bytes?.();
+    if (measured !== undefined) entry.bytes = measured;
     stages.push(entry);
     opts.say(
       `[${name}] ${entry.cache === 'hit' ? 'reused from the stage cache' : 'done'} in ${entry.seconds} s${entry.bytes !== undefined ? `, ${(entry.bytes / 2 ** 20).toFixed(1)} MiB` : ''}`,
@@ -268,7 +259,8 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
     );
     const minimized = await stage(
       'minimize',
-      () => minimizeImage(ctx, root, opts.say),
+      // the tree's size before minimization is what the post stage just measured
+      () => minimizeImage(ctx, root, opts.say, stages.at(-1)?.bytes),
       () => treeBytes(root),
     );
     // the manifests describe the image as it goes into the squashfs; they travel in the ISO's
@@ -352,6 +344,7 @@ async function minimizeImage(
   ctx: BuildContext,
   root: string,
   say: (m: string) => void,
+  sizeBefore: number | undefined,
 ): Promise<MinimizeReport | undefined> {
   if (ctx.profile.blacklist.length === 0) return undefined;
   const files = ctx.profile.blacklist.map((name) => join(DEFAULT_RULES_DIR, `${name}.blacklist`));
@@ -362,7 +355,7 @@ async function minimizeImage(
         hint: `"blacklist" in the profile names files in ${DEFAULT_RULES_DIR}`,
       });
   }
-  const report = await minimize(root, files, { sizeBefore: await treeBytes(root) });
+  const report = await minimize(root, files, { sizeBefore });
   for (const w of report.warnings) say(`warning: ${w.file}:${w.line}: ${w.message}`);
   for (const r of report.refusals)
     say(`kept ${r.file}: needed by ${r.consumer} (${r.reason}; rule ${r.rule})`);

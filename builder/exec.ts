@@ -2,6 +2,7 @@
 // Debian package provides each, streams their output to the build log, and turns a failure
 // into an error that shows the tool's last lines.
 
+import { spawnSync } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { execa } from 'execa';
 import { ExitCode, HvError } from '../node-runtime/errors.ts';
@@ -127,4 +128,18 @@ export async function run(cmd: string, args: string[], opts: RunOptions = {}): P
 
 export function shellQuote(s: string): string {
   return /^[A-Za-z0-9_./:=@%+,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * rm -rf that never crosses into another filesystem: a mount left inside the tree (which the
+ * namespaces should make impossible) stops the removal instead of being emptied. Synchronous on
+ * purpose: cleanup also runs on the way out of an interrupted build.
+ */
+export function removeTree(
+  dir: string,
+  what = 'the work tree',
+  hint = 'check for mounts below it (findmnt -R) and remove it by hand',
+): void {
+  const { status, stderr } = spawnSync('rm', ['-rf', '--one-file-system', dir], { encoding: 'utf8' });
+  if (status !== 0) throw new HvError(`cannot remove ${what} ${dir}: ${stderr.trim()}`, { hint });
 }

@@ -3,13 +3,10 @@
 // Entries are directory trees copied with cp -a (owners, modes, xattrs, hard links kept), put
 // into place by rename so a killed build never leaves a half-written entry behind.
 
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, utimesSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { HvError } from '../node-runtime/index.ts';
-import type { BuildLog } from './exec.ts';
-import { run } from './exec.ts';
+import { type BuildLog, removeTree, run } from './exec.ts';
 
 export type CacheStatus = 'hit' | 'miss' | 'off';
 
@@ -126,9 +123,9 @@ function isAlive(pid: number): boolean {
 }
 
 function removeEntry(path: string): void {
-  const { status, stderr } = spawnSync('rm', ['-rf', '--one-file-system', path], { encoding: 'utf8' });
-  if (status !== 0)
-    throw new HvError(`cannot remove the stage cache entry ${path}: ${stderr.trim()}`, {
-      hint: 'remove it by hand, or delete the cache folder (hvnode build --cache DIR)',
-    });
+  removeTree(
+    path,
+    'the stage cache entry',
+    'remove it by hand, or delete the cache folder (hvnode build --cache DIR)',
+  );
 }
