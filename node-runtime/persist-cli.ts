@@ -1,7 +1,11 @@
 // persist: keep a file, directory or symlink of the stateless image across reboots (under /config).
 
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { type Command, runCommand } from './cli-kit.ts';
 import { dataError, ExitCode, runCli } from './errors.ts';
+import { hostnameToApply } from './install/settings.ts';
 import {
   checkPreconditions,
   ENVIRONMENT_HELP,
@@ -69,6 +73,24 @@ ${ENVIRONMENT_HELP}`,
     if (values.restore) {
       const r = await restorePersisted(opts);
       if (r.stateless) return ExitCode.ok;
+      // systemd named the host from the image's /etc/hostname before the persisted one was
+      // mounted. Not for a test tree (HVNODE_ROOT): that would rename the test machine.
+      const root = resolveOptions(opts).root;
+      if (root === '/') {
+        try {
+          const name = hostnameToApply(r, (p) => readFileSync(join(root, p), 'utf8'));
+          if (name !== undefined) {
+            const set = spawnSync('hostname', [name], {
+              encoding: 'utf8',
+              stdio: ['ignore', 'ignore', 'pipe'],
+            });
+            if (set.error) throw set.error;
+            if (set.status !== 0) throw new Error(set.stderr.trim() || `hostname exited with ${set.status}`);
+          }
+        } catch (err) {
+          process.stderr.write(`persist: warning: cannot set the host name: ${(err as Error).message}\n`);
+        }
+      }
       const counts = `${r.restored.length} restored, ${r.unchanged.length} already in place`;
       process.stdout.write(
         `Restored the persisted paths from ${opts.configRoot}: ${counts}${r.failed.length ? `, ${r.failed.length} failed` : ''}\n`,

@@ -493,7 +493,8 @@ export function readList(opts: PersistOptions): string[] {
 // ---------------------------------------------------------------------------------------------
 // Changing the system: durable renames, copies, mounts.
 
-function fsyncPath(path: string): void {
+/** fsync of a file or a directory (a rename is durable once its directory is synced). */
+export function fsyncPath(path: string): void {
   const fd = openSync(path, 'r');
   try {
     fsyncSync(fd);
