@@ -547,7 +547,7 @@ const managementServer: Handler = (a, d) =>
   });
 
 /** Every argument NodeConfig claims, by every spelling oVirt Node accepted. */
-const ARGUMENTS: Record<ClaimedArg, Handler> = {
+export const ARGUMENTS: Record<ClaimedArg, Handler> = {
   BOOTIF: (a, d) => {
     const form = 'a MAC as pxelinux gives it (01-aa-bb-cc-dd-ee-ff), a NIC name (eth0) or "link"';
     const v = a.required(form);
