@@ -4,9 +4,11 @@
 import { chmodSync, copyFileSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { dataError, formatRelease, runtimeVersion } from '../node-runtime/index.ts';
+import { GRUB_PAYLOAD_DIR } from '../node-runtime/install/bootloader.ts';
 import { bundleRuntime } from './bundle.ts';
 import { inChroot, rootPath } from './chroot.ts';
 import type { BuildContext } from './context.ts';
+import { makeInstalledGrubPayload } from './grub.ts';
 import type { KsCommand } from './kickstart/index.ts';
 
 function put(root: string, path: string, content: string, mode = 0o644): void {
@@ -15,6 +17,14 @@ function put(root: string, path: string, content: string, mode = 0o644): void {
   writeFileSync(file, content, { mode });
   chmodSync(file, mode);
 }
+
+/** The node runtime's systemd units (node-runtime/units), enabled by the kickstart's `services`. */
+export const RUNTIME_UNITS = [
+  'hvnode-ready.service',
+  'hvnode-persist.service',
+  'hvnode-autoinstall.service',
+  'hvnode-volumes.service',
+];
 
 export async function installRuntime(ctx: BuildContext, root: string): Promise<void> {
   const libDir = rootPath(root, '/usr/lib/hvnode');
@@ -25,11 +35,12 @@ export async function installRuntime(ctx: BuildContext, root: string): Promise<v
     rmSync(link, { force: true });
     symlinkSync(`../lib/hvnode/${basename(file)}`, link);
   }
-  for (const unit of ['hvnode-ready.service', 'hvnode-persist.service'])
+  for (const unit of RUNTIME_UNITS)
     copyFileSync(
       join(ctx.repoDir, 'node-runtime', 'units', unit),
       rootPath(root, `/usr/lib/systemd/system/${unit}`),
     );
+  await makeInstalledGrubPayload(rootPath(root, GRUB_PAYLOAD_DIR), { log: ctx.log, signal: ctx.signal });
   put(
     root,
     '/etc/hvnode-release',

@@ -2,19 +2,14 @@
 // the PXE menu and disk images all offer the same entries with the same kernel arguments.
 // FAT images are made with mkfs.fat + mtools: this build host's kernel has no vfat.
 
-import {
-  closeSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  utimesSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { HvError } from '../node-runtime/errors.ts';
+import {
+  ESP_GRUB_DIR,
+  grubMenuStart,
+  grubQuote,
+  INSTALLED_EARLY_CONFIG,
+} from '../node-runtime/install/bootloader.ts';
 import { type BuildLog, run } from './exec.ts';
 
 export const GRUB_LIB = '/usr/lib/grub';
@@ -49,11 +44,6 @@ export function bootEntries(title: string, args: string): BootEntry[] {
   ];
 }
 
-/** GRUB quotes: single quotes, with ' written as '\'' (as grub-mkconfig does). */
-function grubQuote(s: string): string {
-  return `'${s.replaceAll("'", "'\\''")}'`;
-}
-
 export interface GrubMenu {
   entries: BootEntry[];
   timeoutSeconds: number;
@@ -66,11 +56,7 @@ export interface GrubMenu {
 
 export function grubConfig(m: GrubMenu): string {
   const lines = [
-    '# GRUB: UEFI (and disk) boot of the live image',
-    'serial --unit=0 --speed=115200',
-    'terminal_input console serial',
-    'terminal_output console serial',
-    `set timeout=${Math.max(1, m.timeoutSeconds)}`,
+    ...grubMenuStart('GRUB: UEFI (and disk) boot of the live image', m.timeoutSeconds),
     'set default=0',
     ...(m.preamble ? [m.preamble.trimEnd()] : []),
     '',
@@ -119,10 +105,12 @@ export const GRUB_BIOS_MODULES = GRUB_EFI_MODULES.filter((m) => !['all_video', '
 export interface GrubImageOptions {
   /** x86_64-efi or i386-pc */
   target: 'x86_64-efi' | 'i386-pc';
-  /** The filesystem label GRUB searches for at start. */
+  /** The filesystem label GRUB searches for at start (unless `early` is given). */
   label: string;
   /** Folder of grub.cfg on that filesystem, e.g. /EFI/BOOT */
   configDir: string;
+  /** The embedded early config, instead of the search by label. */
+  early?: string;
   out: string;
   log?: BuildLog;
   signal?: AbortSignal;
@@ -136,7 +124,8 @@ export async function makeGrubImage(o: GrubImageOptions): Promise<void> {
   const early = `${o.out}.early.cfg`;
   writeFileSync(
     early,
-    `search --no-floppy --set=root --label ${grubQuote(o.label)}\nset prefix=($root)${o.configDir}\nconfigfile $prefix/grub.cfg\n`,
+    o.early ??
+      `search --no-floppy --set=root --label ${grubQuote(o.label)}\nset prefix=($root)${o.configDir}\nconfigfile $prefix/grub.cfg\n`,
   );
   const format = o.target === 'i386-pc' ? 'i386-pc' : 'x86_64-efi';
   const modules = o.target === 'i386-pc' ? GRUB_BIOS_MODULES : GRUB_EFI_MODULES;
@@ -189,58 +178,28 @@ export async function makeFatImage(o: FatImageOptions): Promise<void> {
   }
 }
 
-// BIOS boot of a partitioned disk (what grub-bios-setup does for an embedded core image),
-// done on an image file or a device at known sectors, without a loop device or device map.
-const SECTOR = 512;
-/** boot.img: LBA of core.img's first sector (8 bytes, little endian). */
-const BOOT_KERNEL_SECTOR = 0x5c;
-/** boot.img: a jump that skips the "trust the BIOS's boot drive" fix; two NOPs enable the fix. */
-const BOOT_DRIVE_CHECK = 0x66;
-/** boot.img: from here on the disk's own MBR (disk signature, partition table, 55 AA) stays. */
-const BOOT_PART_TABLE = 0x1b8;
-/** diskboot.img (core.img's first sector): blocklist entries of 12 bytes, written backwards. */
-const CORE_FIRST_BLOCKLIST = SECTOR - 12;
-/** Segment the rest of core.img is loaded to (0x800 + one sector). */
-const CORE_LOAD_SEGMENT = 0x820;
-
-export interface GrubBiosBootOptions {
-  /** Disk image file or block device that already holds its partition table. */
-  dest: string;
-  /** An i386-pc core image from makeGrubImage. */
-  coreImage: string;
-  /** First sector of the area the core image goes to (a BIOS boot partition, or the gap after the MBR). */
-  coreSector: number;
-  /** Size of that area in sectors. */
-  areaSectors: number;
-}
-
 /**
- * Writes GRUB's boot.img into the MBR (keeping the partition table) and the core image into
- * its area, with the sector pointers that tie them together.
+ * GRUB for the disks a node installs itself on (the node has no grub-mkimage): the EFI image,
+ * the i386-pc core image and boot.img, with an early config that finds the installed ESP (see
+ * node-runtime/install/bootloader.ts). The image carries them in /usr/lib/hvnode/grub.
  */
-export function installGrubBiosBoot(o: GrubBiosBootOptions): void {
-  const core = readFileSync(o.coreImage);
-  const sectors = Math.ceil(core.length / SECTOR);
-  if (sectors > o.areaSectors)
-    throw new HvError(
-      `the GRUB core image (${sectors} sectors) does not fit its ${o.areaSectors}-sector area`,
-    );
-  const padded = Buffer.alloc(sectors * SECTOR);
-  core.copy(padded);
-  padded.writeBigUInt64LE(BigInt(o.coreSector + 1), CORE_FIRST_BLOCKLIST);
-  padded.writeUInt16LE(sectors - 1, CORE_FIRST_BLOCKLIST + 8);
-  padded.writeUInt16LE(CORE_LOAD_SEGMENT, CORE_FIRST_BLOCKLIST + 10);
-  padded.fill(0, CORE_FIRST_BLOCKLIST - 12, CORE_FIRST_BLOCKLIST);
-  const boot = readFileSync(join(GRUB_LIB, 'i386-pc', 'boot.img'));
-  boot.writeBigUInt64LE(BigInt(o.coreSector), BOOT_KERNEL_SECTOR);
-  boot[BOOT_DRIVE_CHECK] = 0x90;
-  boot[BOOT_DRIVE_CHECK + 1] = 0x90;
-  const fd = openSync(o.dest, 'r+');
-  try {
-    writeSync(fd, padded, 0, padded.length, o.coreSector * SECTOR);
-    writeSync(fd, boot, 0, BOOT_PART_TABLE, 0);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+export async function makeInstalledGrubPayload(
+  dir: string,
+  o: { log?: BuildLog; signal?: AbortSignal } = {},
+): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const common = { label: '', configDir: ESP_GRUB_DIR, ...o };
+  await makeGrubImage({
+    ...common,
+    target: 'x86_64-efi',
+    early: INSTALLED_EARLY_CONFIG['x86_64-efi'],
+    out: join(dir, 'BOOTX64.EFI'),
+  });
+  await makeGrubImage({
+    ...common,
+    target: 'i386-pc',
+    early: INSTALLED_EARLY_CONFIG['i386-pc'],
+    out: join(dir, 'core.img'),
+  });
+  copyFileSync(join(GRUB_LIB, 'i386-pc', 'boot.img'), join(dir, 'boot.img'));
 }

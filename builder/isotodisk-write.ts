@@ -13,8 +13,9 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { installGrubBiosBoot } from '../node-runtime/install/grub-bios.ts';
 import { type BuildLog, run } from './exec.ts';
-import { installGrubBiosBoot } from './grub.ts';
+import { GRUB_LIB } from './grub.ts';
 import { type DiskPlan, MiB, partitionOf, SECTOR } from './isotodisk-layout.ts';
 
 export interface Ext4Options {
@@ -148,5 +149,6 @@ export async function writeDisk(
     coreImage: pieces.coreImage,
     coreSector: plan.coreArea.start,
     areaSectors: plan.coreArea.sectors,
+    bootImage: join(GRUB_LIB, 'i386-pc', 'boot.img'),
   });
 }

@@ -6,7 +6,9 @@ import { dispatch, type Program } from './cli-kit.ts';
 import { describeCmdline, parseCmdline } from './config/index.ts';
 import { dataError, ExitCode, HvError, runCli } from './errors.ts';
 import { autoinstall } from './install/autoinstall.ts';
-import { DISK_ENVIRONMENT_HELP } from './install/disks.ts';
+import { DISK_ENVIRONMENT_HELP, diskEnvFromEnv } from './install/disks.ts';
+import { runTool } from './install/run.ts';
+import { confirmBoot, installedBoot, upgrade } from './install/upgrade.ts';
 import { activeConsoles, announce, bootMode, readyLine, selftestLine, wantsSelftest } from './ready.ts';
 import { readRelease } from './release.ts';
 import { runtimeVersion } from './version.ts';
@@ -47,7 +49,18 @@ hvnode.selftest on the kernel command line, a second line follows:
         const cmdline =
           typeof values.cmdline === 'string' ? values.cmdline : readFileSync('/proc/cmdline', 'utf8');
         const lines = [readyLine(readRelease().version ?? runtimeVersion(), bootMode(cmdline))];
-        if (wantsSelftest(cmdline)) lines.push(selftestLine({ run: runQuiet }));
+        // an installed node that is up confirms its slot: a trial boot after an upgrade is kept
+        const confirmed = await confirmBoot(runTool, diskEnvFromEnv(), cmdline).catch((err: Error) => {
+          process.stderr.write(
+            `hvnode-node ready: cannot confirm this boot in GRUB's environment: ${err.message}\n`,
+          );
+          return undefined;
+        });
+        if (confirmed)
+          lines.push(
+            `hvnode: ${confirmed.slot} confirmed as the default boot (was ${confirmed.previous || 'unset'})`,
+          );
+        if (wantsSelftest(cmdline)) lines.push(selftestLine({ run: runQuiet }, cmdline));
         for (const line of lines) {
           const written = values.stdout ? [] : announce(line, activeConsoles());
           // standard output goes to the journal under systemd; it is the only target when no console is writable
@@ -99,8 +112,14 @@ Data2). The medium the node booted from is never used.
 A disk that holds anything (a partition table, a file system, LVM) is refused unless the
 command line says "reinstall" (or "firstboot"); "uninstall" wipes the storage_init disks.
 
-Built so far: the disks. Installing the image, the bootloader and the settings, and the
-reboot, are not built yet: after the disks it says so and exits 70.
+Then the image the node runs (kernel, initramfs, squashfs from the medium it booted from)
+goes into Root, GRUB into the EFI system partition and the BIOS boot partition (one menu for
+BIOS and UEFI boots, with the command line's crashkernel=, console= and unknown arguments),
+the settings (hostname, adminpw/rootpw, network, DNS, NTP, ssh, syslog, netconsole, collectd,
+kdump, iSCSI) into Config as persisted files; local_boot_trigger is called; it reboots.
+
+"upgrade" (or local_boot) on the command line does what "hvnode-node upgrade" does with the
+medium the node booted from, then reboots.
 
   --cmdline STRING  the kernel command line to read (default: /proc/cmdline)
   --dry-run         print the plan and stop (as root, disks holding data are refused already)
@@ -111,7 +130,10 @@ Exit status: 0 done; 1 a step failed (it is named; run again with "reinstall");
 2 a precondition (not root, a disk holds data); 65 bad arguments or sizes that do not fit;
 70 a stage not built yet.
 
-${DISK_ENVIRONMENT_HELP}`,
+${DISK_ENVIRONMENT_HELP}
+  HVNODE_LIVE_MEDIUM    instead of /run/initramfs/live (the image to install)
+  HVNODE_GRUB_PAYLOAD   instead of /usr/lib/hvnode/grub (GRUB's images for the disk)
+  HVNODE_IMAGE_ROOT     instead of / (the image's /etc/shadow, /etc/passwd, /etc/hvnode-release)`,
       options: {
         cmdline: { type: 'string' },
         'dry-run': { type: 'boolean' },
@@ -133,7 +155,50 @@ ${DISK_ENVIRONMENT_HELP}`,
         });
       },
     },
-    { name: 'upgrade', summary: 'write a new image to the inactive root, with rollback' },
+    {
+      name: 'upgrade',
+      summary: 'write a new image to the inactive root, with rollback',
+      help: `Usage: hvnode-node upgrade [ISO|URL] [--no-reboot] [--json]
+
+Writes the image of ISO (a file, or an http(s) URL fetched to /data, or to RAM when the Data
+volume is not mounted; default: the medium this node booted from) into the root slot the
+node is not running from (Root or RootBackup) and tells GRUB to try it once at the next boot.
+When the node comes up from it, "hvnode-node ready" makes it the default; a boot that does not
+get there leaves the previous slot as the default, and the next boot returns to it. /config
+and the rest of HostVG are not touched.
+
+  --no-reboot  do not reboot when the image is written
+  --json       print {"from", "to", "version", "esp"}
+
+Exit status: 0 written; 2 no installed node on this machine; 65 ISO missing or not an hvnode ISO.
+
+${DISK_ENVIRONMENT_HELP}`,
+      options: { 'no-reboot': { type: 'boolean' }, json: { type: 'boolean' } },
+      run: async ({ values, positionals }) => {
+        if (positionals.length > 1)
+          throw dataError(`unexpected argument "${positionals[1]}"`, 'hvnode-node upgrade', 'give one ISO');
+        if (process.getuid?.() !== 0)
+          throw new HvError('upgrade needs root', {
+            where: 'hvnode-node upgrade',
+            exitCode: ExitCode.precondition,
+            hint: 'run it as root',
+          });
+        const cmdline = readFileSync('/proc/cmdline', 'utf8');
+        const boot = installedBoot(cmdline);
+        const log = (l: string) => (values.json ? process.stderr : process.stdout).write(`${l}\n`);
+        const result = await upgrade({
+          run: runTool,
+          env: diskEnvFromEnv(),
+          log,
+          iso: positionals[0],
+          runningSlot: boot?.slot,
+          liveMedium: process.env.HVNODE_LIVE_MEDIUM || undefined,
+        });
+        if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+        if (values['no-reboot'] !== true) await runTool('systemctl', ['reboot']);
+        return ExitCode.ok;
+      },
+    },
     { name: 'stateless', summary: "fetch and apply this node's configuration bundle" },
     { name: 'upload', summary: "upload this node's /config to the config server" },
   ],

@@ -2,11 +2,14 @@
 // active console (screen and serial port), printed by hvnode-ready.service once the system is up.
 
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
 
 export type BootMode = 'live' | 'pxe' | 'installed';
 
 /** How this system was booted, from its kernel command line. */
 export function bootMode(cmdline: string): BootMode {
+  // GRUB's entries on an installed disk mark the root slot they boot
+  if (/(?:^|\s)hvnode\.slot=\S/.test(cmdline)) return 'installed';
   const root = /(?:^|\s)root=(\S+)/.exec(cmdline)?.[1] ?? '';
   if (!root.startsWith('live:')) return 'installed';
   const source = root.slice('live:'.length);
@@ -62,9 +65,10 @@ export interface SelftestProbe {
  * One line that says whether the hypervisor works: libvirtd's state as systemd sees it and
  * the version qemu-system-x86_64 reports, e.g. `hvnode: selftest libvirtd=active qemu=7.2.15`.
  */
-export function selftestLine(probe: SelftestProbe): string {
+export function selftestLine(probe: SelftestProbe, cmdline = '', host = hostname()): string {
   const libvirtd = probe.run('systemctl', ['is-active', 'libvirtd.service']).stdout.trim() || 'unknown';
   const q = probe.run('qemu-system-x86_64', ['--version']);
   const version = q.status === 0 ? /version\s+(\S+)/.exec(q.stdout)?.[1] : undefined;
-  return `hvnode: selftest libvirtd=${libvirtd.split('\n')[0]} qemu=${version ?? 'missing'}`;
+  const slot = /(?:^|\s)hvnode\.slot=(\S+)/.exec(cmdline)?.[1] ?? 'none';
+  return `hvnode: selftest libvirtd=${libvirtd.split('\n')[0]} qemu=${version ?? 'missing'} hostname=${host} slot=${slot}`;
 }

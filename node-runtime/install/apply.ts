@@ -268,7 +268,7 @@ function vgSteps(ctx: ApplyContext, vg: VgPlan): Step[] {
 }
 
 /** Runs `fn` on the logical volume's block device (and its size in MiB). */
-async function withLvDevice(
+export async function withLvDevice(
   ctx: ApplyContext,
   vg: VgPlan,
   lv: string,

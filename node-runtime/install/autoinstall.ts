@@ -16,6 +16,7 @@ import {
   runSteps,
   takeDownSteps,
 } from './apply.ts';
+import { otherSlot } from './bootloader.ts';
 import {
   type BootMedium,
   checkDisksFree,
@@ -29,8 +30,11 @@ import {
   resolveTargets,
   type Targets,
 } from './disks.ts';
+import { findLiveImage, LIVE_MEDIUM, type LiveImage } from './image.ts';
 import { formatLayout, type Layout, planLayout } from './layout.ts';
 import { type Runner, runTool, ToolError } from './run.ts';
+import { callLocalBootTrigger, installGrub, installImage, installSettings } from './system.ts';
+import { activeSlot, findInstalled, upgrade } from './upgrade.ts';
 
 const WHERE = 'hvnode-node autoinstall';
 
@@ -46,6 +50,8 @@ export interface InstallPlan {
   layout?: Layout;
   /** What the disks hold now; absent when they could not be looked at (not root). */
   contents?: DiskContents[];
+  /** The image to install (absent for uninstall and dry runs). */
+  image?: LiveImage;
 }
 
 export interface AutoinstallOptions {
@@ -55,6 +61,10 @@ export interface AutoinstallOptions {
   json: boolean;
   reboot: boolean;
   env?: NodeJS.ProcessEnv;
+  /** GRUB for the installed disk (default: the image's, /usr/lib/hvnode/grub). */
+  payloadDir?: string;
+  /** The running image's root, for /etc/shadow and /etc/hvnode-release (default: /). */
+  imageRoot?: string;
   run?: Runner;
   /** Standard output (the plan, and the JSON result). */
   out?: (text: string) => void;
@@ -64,11 +74,7 @@ export interface AutoinstallOptions {
 
 export function modeOf(action: BootAction | undefined): InstallMode {
   if (action === 'upgrade')
-    throw new HvError('upgrade is not built yet', {
-      where: WHERE,
-      exitCode: ExitCode.software,
-      hint: '"reinstall" overwrites the disks instead (the settings in /config are lost)',
-    });
+    throw new HvError('"upgrade" does not partition: it is done by the upgrade stage', { where: WHERE });
   if (action === 'uninstall') return 'uninstall';
   return action === 'reinstall' || action === 'firstboot' ? 'reinstall' : 'install';
 }
@@ -137,7 +143,18 @@ export async function makePlan(
           volumes: config.storage?.volumes,
           overcommit: config.storage?.overcommit,
         });
+  if (layout && layout.sizes.efi === 0)
+    throw new HvError(
+      'EFI cannot be 0 for an install: the boot menu lives on the EFI system partition, for BIOS boots too',
+      {
+        where: WHERE,
+        exitCode: ExitCode.dataError,
+        hint: 'leave EFI at its default (storage_vol with an empty first field or without EFI)',
+      },
+    );
   const plan: InstallPlan = { mode, bootMedium, targets, ramMiB, layout };
+  if (layout && !opts.dryRun)
+    plan.image = findLiveImage((opts.env ?? process.env).HVNODE_LIVE_MEDIUM || LIVE_MEDIUM, WHERE);
   if (!ctx) return plan;
   plan.contents = [];
   for (const d of [...targets.hostVG, ...targets.appVG])
@@ -190,7 +207,12 @@ export interface Stage {
 
 export type StageStatus = 'done' | 'not built yet' | 'not run';
 
-function stagesOf(plan: InstallPlan, ctx: ApplyContext, reboot: boolean): Stage[] {
+function stagesOf(
+  plan: InstallPlan,
+  ctx: ApplyContext,
+  config: NodeConfig,
+  opts: AutoinstallOptions,
+): Stage[] {
   const disks = [...plan.targets.hostVG, ...plan.targets.appVG];
   const steps = takeDownSteps(ctx, disks);
   if (plan.layout) steps.push(...buildSteps(ctx, plan.layout));
@@ -203,15 +225,55 @@ function stagesOf(plan: InstallPlan, ctx: ApplyContext, reboot: boolean): Stage[
       await runSteps(ctx, steps, WHERE);
     },
   };
-  const later: Stage[] =
-    plan.mode === 'uninstall'
-      ? []
-      : [
-          { name: 'image', title: 'installing the image' },
-          { name: 'bootloader', title: 'installing the bootloader' },
-          { name: 'settings', title: 'writing the settings to /config' },
-        ];
-  return [diskStage, ...later, ...(reboot ? [{ name: 'reboot', title: 'rebooting' }] : [])];
+  const layout = plan.layout;
+  const image = plan.image;
+  const later: Stage[] = [];
+  if (layout && image) {
+    const env = opts.env ?? process.env;
+    const sys = {
+      ctx,
+      config,
+      layout,
+      image,
+      payloadDir: opts.payloadDir ?? (env.HVNODE_GRUB_PAYLOAD || undefined),
+      imageRoot: opts.imageRoot ?? (env.HVNODE_IMAGE_ROOT || undefined),
+    };
+    later.push(
+      { name: 'image', title: 'installing the image into Root', run: () => installImage(sys) },
+      {
+        name: 'bootloader',
+        title: 'installing the bootloader (GRUB for BIOS and UEFI)',
+        run: async () => {
+          await installGrub(sys);
+        },
+      },
+      {
+        name: 'settings',
+        title: 'writing the settings to /config',
+        run: async () => {
+          await installSettings(sys);
+        },
+      },
+    );
+  }
+  const trigger = config.localBootTrigger;
+  if (trigger && plan.mode !== 'uninstall')
+    later.push({
+      name: 'local-boot-trigger',
+      title: 'calling local_boot_trigger',
+      run: async () => {
+        await callLocalBootTrigger(trigger, ctx.log, fetch, config.hostname);
+      },
+    });
+  if (opts.reboot)
+    later.push({
+      name: 'reboot',
+      title: 'rebooting',
+      run: async () => {
+        await ctx.run('systemctl', ['reboot']);
+      },
+    });
+  return [diskStage, ...later];
 }
 
 /** Runs the stages in order until one is not built yet; returns each stage's status. */
@@ -241,12 +303,45 @@ function planJson(plan: InstallPlan): unknown {
   };
 }
 
+/** `upgrade` on the command line: the booted image into the installed node's spare slot. */
+async function upgradeFromMedium(
+  opts: AutoinstallOptions,
+  run: Runner,
+  log: (line: string) => void,
+  out: (text: string) => void,
+): Promise<number> {
+  if (opts.dryRun) {
+    const inst = await findInstalled(run, diskEnvFromEnv(opts.env));
+    const from = activeSlot(inst);
+    out(
+      `Upgrade: the booted image into ${otherSlot(from)} on ${inst.esp.replace(/\d+$/, '')}; ${from} stays\n`,
+    );
+    return ExitCode.ok;
+  }
+  if (!isRoot()) throw new HvError('upgrade needs root', { where: WHERE, exitCode: ExitCode.precondition });
+  const env = opts.env ?? process.env;
+  const result = await upgrade({
+    run,
+    env: diskEnvFromEnv(opts.env),
+    log,
+    liveMedium: env.HVNODE_LIVE_MEDIUM || undefined,
+  });
+  if (opts.json) out(`${JSON.stringify({ upgrade: result }, null, 2)}\n`);
+  if (opts.reboot) {
+    log('rebooting');
+    await run('systemctl', ['reboot']);
+  }
+  return ExitCode.ok;
+}
+
 /** The whole command; returns the exit code. */
 export async function autoinstall(opts: AutoinstallOptions): Promise<number> {
   const out = opts.out ?? ((t: string) => process.stdout.write(t));
   const log = opts.log ?? ((l: string) => (opts.json ? process.stderr : process.stdout).write(`${l}\n`));
   const config = configFromCmdline(opts.cmdline);
   const run = opts.run ?? runTool;
+  if (config.boot?.action === 'upgrade' || config.boot?.localBoot)
+    return upgradeFromMedium(opts, run, log, out);
   if (!isRoot() && !opts.dryRun)
     throw new HvError('autoinstall needs root', {
       where: WHERE,
@@ -262,7 +357,7 @@ export async function autoinstall(opts: AutoinstallOptions): Promise<number> {
     if (opts.json) out(`${JSON.stringify({ plan: planJson(plan), stages: {} }, null, 2)}\n`);
     return ExitCode.ok;
   }
-  const status = await runStages(stagesOf(plan, ctx, opts.reboot), log);
+  const status = await runStages(stagesOf(plan, ctx, config, opts), log);
   if (opts.json) out(`${JSON.stringify({ plan: planJson(plan), stages: status }, null, 2)}\n`);
   // a stage not built yet was named in the log: the install is not complete
   return Object.values(status).includes('not built yet') ? ExitCode.software : ExitCode.ok;

@@ -29,8 +29,9 @@ export function showCommand(cmd: string, args: readonly string[]): string {
   return [cmd, ...args].map(quote).join(' ');
 }
 
-// C locale: the tools' messages and numbers are parsed; lvm's file-descriptor warnings are noise.
-const TOOL_ENV = { ...process.env, LC_ALL: 'C', LVM_SUPPRESS_FD_WARNINGS: '1' };
+// C locale: the tools' messages and numbers are parsed; lvm's file-descriptor warnings are noise;
+// mtools would refuse a FAT filesystem whose geometry fields a partition doesn't match.
+const TOOL_ENV = { ...process.env, LC_ALL: 'C', LVM_SUPPRESS_FD_WARNINGS: '1', MTOOLS_SKIP_CHECK: '1' };
 
 /** Runs a tool to completion; resolves with its stdout, rejects with a ToolError. */
 export const runTool: Runner = (cmd, args, opts = {}) =>

@@ -12,7 +12,7 @@ const run = (bin: Parameters<typeof cli>[0], args: string[]) =>
 
 test('parts not built yet say so and exit 70', async (t) => {
   for (const [bin, args] of [
-    ['hvnode-node', ['upgrade', 'x.iso']],
+    ['hvnode-node', ['stateless']],
     ['hvnode-setup', []],
     ['hvnode-config-server', ['serve']],
   ] as const) {

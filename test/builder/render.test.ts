@@ -34,7 +34,10 @@ test('the default profile renders to a kickstart that parses without errors', (t
   );
   t.regex(post[0]?.body ?? '', /echo hvnode > \/etc\/hostname/);
   const services = kickstart.commands.find((c) => c.name === 'services');
-  t.is(services?.options.enabled, 'hvnode-ready.service,hvnode-persist.service');
+  t.is(
+    services?.options.enabled,
+    'hvnode-ready.service,hvnode-persist.service,hvnode-autoinstall.service,hvnode-volumes.service,systemd-networkd.service',
+  );
 });
 
 test('rendering is deterministic and the header names the profile', (t) => {

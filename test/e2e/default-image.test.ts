@@ -9,6 +9,7 @@ import test from 'ava';
 import { execa } from 'execa';
 import { cli, REPO, requireRoot, requireTools } from '../helpers/env.ts';
 import { bootToReady, visibleText } from '../helpers/qemu.ts';
+import { isoKernel } from '../helpers/test-iso.ts';
 
 test('e2e: the default image is minimized, carries its manifests, and boots with libvirtd active and qemu working', async (t) => {
   requireRoot(t);
@@ -49,22 +50,10 @@ test('e2e: the default image is minimized, carries its manifests, and boots with
     t.true(rpm.includes(`"${p}"`), `${p} in the manifest`);
 
   // boot the ISO's own kernel and initrd with its default arguments + hvnode.selftest
-  for (const f of ['vmlinuz0', 'initrd0.img', 'isolinux.cfg'])
-    await execa('xorriso', ['-osirrox', 'on', '-indev', iso, '-extract', `/isolinux/${f}`, join(base, f)]);
-  const cfg = readFileSync(join(base, 'isolinux.cfg'), 'utf8');
-  const append = /APPEND initrd=\S+ (.*)$/m.exec(cfg)?.[1] ?? '';
+  const { kernel, initrd, append } = await isoKernel(iso, base);
   t.regex(append, /root=live:CDLABEL=HVNODE/);
   const boot = await bootToReady({
-    media: [
-      '-cdrom',
-      iso,
-      '-kernel',
-      join(base, 'vmlinuz0'),
-      '-initrd',
-      join(base, 'initrd0.img'),
-      '-append',
-      `${append} hvnode.selftest`,
-    ],
+    media: ['-cdrom', iso, '-kernel', kernel, '-initrd', initrd, '-append', `${append} hvnode.selftest`],
     serialLog: join(base, 'serial.log'),
     memoryMiB: 2048,
     deadlineSeconds: 600,

@@ -20,6 +20,8 @@ export interface BootOptions {
   uefi?: boolean;
   /** Patterns to time in the serial log (e.g. the kernel's banner): BootResult.marks gives when each first showed. */
   marks?: Record<string, RegExp>;
+  /** A guest reboot restarts the machine (default: QEMU exits, -no-reboot). */
+  allowReboot?: boolean;
 }
 
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
@@ -58,12 +60,8 @@ export function readyLinesOf(log: string): string[] {
   return [...visibleText(log).matchAll(READY_RE)].map((m) => m[0].replace(/\r$/, ''));
 }
 
-export async function bootToReady(opts: BootOptions): Promise<BootResult> {
-  const deadline = (opts.deadlineSeconds ?? 300) * 1000;
-  const t0 = performance.now();
-  const seconds = () => Math.round((performance.now() - t0) / 100) / 10;
-  const marks: Record<string, number> = {};
-  const qemu = execa(
+function startQemu(opts: BootOptions) {
+  return execa(
     'qemu-system-x86_64',
     [
       '-machine',
@@ -85,13 +83,45 @@ export async function bootToReady(opts: BootOptions): Promise<BootResult> {
       'none',
       '-serial',
       `file:${opts.serialLog}`,
-      '-no-reboot',
+      ...(opts.allowReboot ? [] : ['-no-reboot']),
       ...(opts.uefi ? ovmfArgs(`${opts.serialLog}.ovmf-vars.fd`) : []),
       ...opts.media,
       ...(opts.extra ?? []),
     ],
     { reject: false, stdin: 'ignore', all: true },
   );
+}
+
+/**
+ * Runs the machine until it stops by itself (with -no-reboot, a guest reboot ends QEMU): for a
+ * guest that installs something and reboots. Throws with the serial log's tail at the deadline.
+ */
+export async function runUntilExit(opts: BootOptions): Promise<{ seconds: number; log: string }> {
+  const deadline = (opts.deadlineSeconds ?? 300) * 1000;
+  const t0 = performance.now();
+  const qemu = startQemu({ ...opts, allowReboot: false });
+  const timer = setTimeout(() => qemu.kill('SIGKILL'), deadline);
+  try {
+    const r = await qemu;
+    const log = existsSync(opts.serialLog) ? readFileSync(opts.serialLog, 'utf8') : '';
+    if (performance.now() - t0 >= deadline)
+      throw new Error(
+        `QEMU still running after ${deadline / 1000} s\n--- last serial output ---\n${tail(log)}`,
+      );
+    if (r.exitCode !== 0)
+      throw new Error(`QEMU failed (${r.exitCode}): ${r.all}\n--- serial ---\n${tail(log)}`);
+    return { seconds: Math.round((performance.now() - t0) / 100) / 10, log };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export async function bootToReady(opts: BootOptions): Promise<BootResult> {
+  const deadline = (opts.deadlineSeconds ?? 300) * 1000;
+  const t0 = performance.now();
+  const seconds = () => Math.round((performance.now() - t0) / 100) / 10;
+  const marks: Record<string, number> = {};
+  const qemu = startQemu(opts);
   try {
     for (;;) {
       const log = existsSync(opts.serialLog) ? readFileSync(opts.serialLog, 'utf8') : '';

@@ -108,3 +108,22 @@ export async function testIso(): Promise<TestIso> {
     return { iso, out, buildSeconds: Math.round((performance.now() - t0) / 100) / 10 };
   });
 }
+
+export interface IsoKernel {
+  kernel: string;
+  initrd: string;
+  /** The default menu entry's kernel arguments (isolinux.cfg's first APPEND, without initrd=). */
+  append: string;
+}
+
+/** Extracts an ISO's kernel and initrd into dir, for QEMU's -kernel/-initrd/-append boots. */
+export async function isoKernel(iso: string, dir: string): Promise<IsoKernel> {
+  for (const f of ['vmlinuz0', 'initrd0.img', 'isolinux.cfg'])
+    await execa('xorriso', ['-osirrox', 'on', '-indev', iso, '-extract', `/isolinux/${f}`, join(dir, f)]);
+  const cfg = readFileSync(join(dir, 'isolinux.cfg'), 'utf8');
+  return {
+    kernel: join(dir, 'vmlinuz0'),
+    initrd: join(dir, 'initrd0.img'),
+    append: /APPEND initrd=\S+ (.*)$/m.exec(cfg)?.[1] ?? '',
+  };
+}

@@ -1,12 +1,15 @@
-// The disk part of autoinstall on real loop devices (root): install, refusal of a second install,
-// reinstall after a failed step, uninstall. Two sparse files stand in for the disks.
+// autoinstall on real loop devices (root): disks, image, GRUB and settings; refusal of a second
+// install, reinstall after a failed step, uninstall. Two sparse files stand in for the disks, a
+// folder for the live medium (a kernel, an initrd and a squashfs of a few bytes) and another for
+// the running image's /etc.
 
-import { existsSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import test from 'ava';
 import { execa } from 'execa';
+import { makeInstalledGrubPayload } from '../../builder/grub.ts';
 import { autoinstall } from '../../node-runtime/install/autoinstall.ts';
 import { parseWipefs } from '../../node-runtime/install/disks.ts';
 import { runTool } from '../../node-runtime/install/run.ts';
@@ -20,7 +23,49 @@ const TOOLS = {
   wipefs: 'util-linux',
   losetup: 'mount',
   blkid: 'util-linux',
+  mcopy: 'mtools',
+  debugfs: 'e2fsprogs',
+  'grub-mkimage': 'grub-common',
 };
+
+const ADMIN_HASH =
+  '$6$hvnodetest$Ssqs5nX83l0gUzMViXZV2CkU3rggXNxBdPNTdD9PsKOccW/Fv7NZ1XGD9Gdo3lRSJ3NtIFsrbCbi8tIG8qUgT0';
+
+/** The live medium and the running image's /etc, as the installer reads them. */
+async function fakeImage(dir: string): Promise<NodeJS.ProcessEnv> {
+  const medium = join(dir, 'medium');
+  for (const [f, text] of [
+    ['isolinux/vmlinuz0', 'kernel'],
+    ['isolinux/initrd0.img', 'initrd'],
+    ['LiveOS/squashfs.img', 'squashfs'],
+  ] as const) {
+    mkdirSync(join(medium, f, '..'), { recursive: true });
+    writeFileSync(join(medium, f), `${text}\n`);
+  }
+  const etc = join(dir, 'image', 'etc');
+  mkdirSync(etc, { recursive: true });
+  writeFileSync(
+    join(etc, 'passwd'),
+    'root:x:0:0:root:/root:/bin/bash\nadmin:x:1000:1000::/home/admin:/bin/bash\n',
+  );
+  writeFileSync(join(etc, 'shadow'), 'root:*:19000:0:99999:7:::\nadmin:!:19000:0:99999:7:::\n');
+  writeFileSync(join(etc, 'group'), 'root:x:0:\nshadow:x:42:\nadmin:x:1000:\n');
+  writeFileSync(join(etc, 'hvnode-release'), 'NAME=hvnode-test\nVERSION=9.8.7\n');
+  await makeInstalledGrubPayload(join(dir, 'grub'));
+  return {
+    HVNODE_LIVE_MEDIUM: medium,
+    HVNODE_IMAGE_ROOT: join(dir, 'image'),
+    HVNODE_GRUB_PAYLOAD: join(dir, 'grub'),
+  };
+}
+
+/** A file of an ext4 filesystem on a device (at an offset), read without mounting. */
+async function ext4File(device: string, path: string, offset = 0): Promise<string> {
+  const r = await execa('debugfs', ['-R', `cat ${path}`, offset ? `${device}?offset=${offset}` : device], {
+    reject: false,
+  });
+  return r.stdout;
+}
 
 const LVM_ARGS = ['--config', 'backup { backup=0 archive=0 }'];
 const NO_DM = /\sdevice-mapper$/m.test(await readProcMisc()) ? [] : ['--driverloaded', 'n'];
@@ -76,6 +121,7 @@ async function machine(t: ExecutionContext): Promise<Machine> {
       ...process.env,
       HVNODE_INCLUDE_DISKS: loops.map((l) => basename(l)).join(','),
       HVNODE_MEMINFO: join(dir, 'meminfo'),
+      ...(await fakeImage(dir)),
     },
   };
 }
@@ -140,98 +186,143 @@ async function lvContents(lvs: Lv[]): Promise<Record<string, string>> {
   return found;
 }
 
-test.serial('autoinstall on two loop disks: partitions, file systems, HostVG and AppVG', async (t) => {
-  requireRoot(t);
-  requireTools(t, TOOLS);
-  const m = await machine(t);
-  const started = Date.now();
-  const r = await autoinstallCli(m, ['--no-reboot', '--cmdline', m.storageInit]);
-  t.log(`install: ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  t.is(r.exitCode, 70, r.stderr);
-  t.regex(r.stdout, /\[1\/20\] remove the volume groups/);
-  t.regex(r.stdout, /\[20\/20\] format AppVG\/Data2 as ext4 "Data2"/);
-  t.regex(r.stdout, /installing the image: not built yet$/);
-
-  const table = await json<SfdiskJson>('sfdisk', ['--json', m.host]);
-  t.is(table.partitiontable.label, 'gpt');
-  t.deepEqual(
-    table.partitiontable.partitions.map((p) => [p.node, p.name, p.size / 2048]),
-    [
-      [`${m.host}p1`, 'BIOS boot', 1],
-      [`${m.host}p2`, 'EFI', 256],
-      [`${m.host}p3`, 'Root', 512],
-      [`${m.host}p4`, 'RootBackup', 512],
+test.serial(
+  'autoinstall on two loop disks: partitions, file systems, HostVG and AppVG, image, GRUB, settings',
+  async (t) => {
+    requireRoot(t);
+    requireTools(t, TOOLS);
+    const m = await machine(t);
+    const started = Date.now();
+    const r = await autoinstallCli(m, [
+      '--no-reboot',
+      '--cmdline',
+      `${m.storageInit} adminpw=${ADMIN_HASH} hostname=node7.example.com console=ttyS0 quiet`,
+    ]);
+    t.log(`install: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    t.is(r.exitCode, 0, r.stderr);
+    t.regex(r.stdout, /\[1\/20\] remove the volume groups/);
+    t.regex(r.stdout, /\[20\/20\] format AppVG\/Data2 as ext4 "Data2"/);
+    t.regex(r.stdout, /installing the image into Root\n/);
+    t.regex(r.stdout, /persisted: \/etc\/hostname \/etc\/hosts \/etc\/shadow$/m);
+    t.notRegex(r.stdout, /not built yet|rebooting/);
+    // the image in Root
+    for (const [inside, text] of [
+      ['/boot/vmlinuz0', 'kernel'],
+      ['/boot/initrd0.img', 'initrd'],
+      ['/LiveOS/squashfs.img', 'squashfs'],
+    ] as const)
+      t.is(await ext4File(`${m.host}p3`, inside), text, inside);
+    // GRUB: the menu on the ESP boots Root by its UUID with the command line's lasting arguments
+    const mtype = (path: string) =>
+      execa('mtype', ['-i', `${m.host}p2`, `::${path}`], { env: { MTOOLS_SKIP_CHECK: '1' } }).then(
+        (x) => x.stdout,
+      );
+    const rootUuid = (await execa('blkid', ['-p', '-o', 'value', '-s', 'UUID', `${m.host}p3`])).stdout.trim();
+    const menu = await mtype('/grub/grub.cfg');
+    t.regex(
+      menu,
+      new RegExp(
+        `--fs-uuid --set=root ${rootUuid}\n  linux /boot/vmlinuz0 root=live:UUID=${rootUuid} .* console=ttyS0 quiet\n`,
+      ),
+    );
+    t.regex(menu, /menuentry 'hvnode-test 9\.8\.7 \(Root\)'/);
+    t.notRegex(menu, /adminpw|hostname=|storage_init/);
+    t.regex(
+      await mtype('/grub/grubenv'),
+      /^# GRUB Environment Block\nhvnode_default=Root\nhvnode_trial=\n#+$/,
+    );
+    t.true((await mtype('/EFI/BOOT/BOOTX64.EFI')).length > 0);
+    const table = await json<SfdiskJson>('sfdisk', ['--json', m.host]);
+    t.is(table.partitiontable.label, 'gpt');
+    t.deepEqual(
+      table.partitiontable.partitions.map((p) => [p.node, p.name, p.size / 2048]),
       [
-        `${m.host}p5`,
-        'HostVG',
-        table.partitiontable.partitions[4]?.size ? table.partitiontable.partitions[4].size / 2048 : 0,
+        [`${m.host}p1`, 'BIOS boot', 1],
+        [`${m.host}p2`, 'EFI', 256],
+        [`${m.host}p3`, 'Root', 512],
+        [`${m.host}p4`, 'RootBackup', 512],
+        [
+          `${m.host}p5`,
+          'HostVG',
+          table.partitiontable.partitions[4]?.size ? table.partitiontable.partitions[4].size / 2048 : 0,
+        ],
       ],
-    ],
-  );
-  t.true((table.partitiontable.partitions[4]?.size ?? 0) / 2048 >= 12 * 1024 - 1283);
-  const app = await json<SfdiskJson>('sfdisk', ['--json', m.app]);
-  t.deepEqual(
-    app.partitiontable.partitions.map((p) => [p.name, p.type]),
-    [['AppVG', 'E6D6D379-F507-44C2-A23C-238F2A3DF928']],
-  );
+    );
+    t.true((table.partitiontable.partitions[4]?.size ?? 0) / 2048 >= 12 * 1024 - 1283);
+    const app = await json<SfdiskJson>('sfdisk', ['--json', m.app]);
+    t.deepEqual(
+      app.partitiontable.partitions.map((p) => [p.name, p.type]),
+      [['AppVG', 'E6D6D379-F507-44C2-A23C-238F2A3DF928']],
+    );
 
-  const lsblk = await json<{
-    blockdevices: { name: string; size: string; children?: { name: string; size: string }[] }[];
-  }>('lsblk', ['-J', '-o', 'NAME,LABEL,FSTYPE,SIZE', m.host]);
-  t.deepEqual(
-    lsblk.blockdevices[0]?.children?.map((c) => c.size),
-    ['1M', '256M', '512M', '512M', lsblk.blockdevices[0]?.children?.[4]?.size],
-  );
-  // lsblk's LABEL and FSTYPE come from udev's database, which a host without udev lacks
-  t.deepEqual(await Promise.all([2, 3, 4].map((n) => probe(`${m.host}p${n}`))), [
-    'vfat EFI',
-    'ext4 Root',
-    'ext4 RootBackup',
-  ]);
+    const lsblk = await json<{
+      blockdevices: { name: string; size: string; children?: { name: string; size: string }[] }[];
+    }>('lsblk', ['-J', '-o', 'NAME,LABEL,FSTYPE,SIZE', m.host]);
+    t.deepEqual(
+      lsblk.blockdevices[0]?.children?.map((c) => c.size),
+      ['1M', '256M', '512M', '512M', lsblk.blockdevices[0]?.children?.[4]?.size],
+    );
+    // lsblk's LABEL and FSTYPE come from udev's database, which a host without udev lacks
+    t.deepEqual(await Promise.all([2, 3, 4].map((n) => probe(`${m.host}p${n}`))), [
+      'vfat EFI',
+      'ext4 Root',
+      'ext4 RootBackup',
+    ]);
 
-  const lvs = await logicalVolumes(m);
-  t.deepEqual(
-    lvs.map((lv) => [lv.vg_name, lv.lv_name, Number(lv.lv_size)]),
-    [
-      ['HostVG', 'Config', 8],
-      ['HostVG', 'Data', 5876],
-      ['AppVG', 'Data2', 4092],
-      ['HostVG', 'Logging', 2048],
-      ['HostVG', 'Swap', 3072],
-    ],
-  );
-  t.deepEqual(await lvContents(lvs), {
-    Config: 'ext4 Config',
-    Data: 'ext4 Data',
-    Data2: 'ext4 Data2',
-    Logging: 'ext4 Logging',
-    Swap: 'swap Swap',
-  });
+    const lvs = await logicalVolumes(m);
+    t.deepEqual(
+      lvs.map((lv) => [lv.vg_name, lv.lv_name, Number(lv.lv_size)]),
+      [
+        ['HostVG', 'Config', 8],
+        ['HostVG', 'Data', 5876],
+        ['AppVG', 'Data2', 4092],
+        ['HostVG', 'Logging', 2048],
+        ['HostVG', 'Swap', 3072],
+      ],
+    );
+    t.deepEqual(await lvContents(lvs), {
+      Config: 'ext4 Config',
+      Data: 'ext4 Data',
+      Data2: 'ext4 Data2',
+      Logging: 'ext4 Logging',
+      Swap: 'swap Swap',
+    });
+    // the settings, in persist's layout on Config (what the node mounts at /config)
+    const config = lvs.find((lv) => lv.lv_name === 'Config');
+    const [, pv = '', first = '0'] = /^(.+):(\d+)-\d+$/.exec(config?.seg_pe_ranges ?? '') ?? [];
+    const at = 1024 ** 2 + Number(first) * 4 * 1024 ** 2;
+    t.is(await ext4File(pv, '/files', at), '/etc/hostname\n/etc/hosts\n/etc/shadow');
+    t.is(await ext4File(pv, '/etc/hostname', at), 'node7.example.com');
+    t.regex(
+      await ext4File(pv, '/etc/shadow', at),
+      new RegExp(`^admin:${ADMIN_HASH.replace(/\$/g, '\\$')}:0:`, 'm'),
+    );
 
-  const again = await autoinstallCli(m, ['--no-reboot', '--cmdline', m.storageInit]);
-  t.is(again.exitCode, 2);
-  t.regex(again.stderr, new RegExp(`refusing to install: ${m.host} holds an existing hvnode`));
-  t.regex(again.stderr, /hint: add "reinstall" to the kernel command line/);
-  t.is(await probe(`${m.host}p3`), 'ext4 Root', 'nothing was touched');
+    const again = await autoinstallCli(m, ['--no-reboot', '--cmdline', m.storageInit]);
+    t.is(again.exitCode, 2);
+    t.regex(again.stderr, new RegExp(`refusing to install: ${m.host} holds an existing hvnode`));
+    t.regex(again.stderr, /hint: add "reinstall" to the kernel command line/);
+    t.is(await probe(`${m.host}p3`), 'ext4 Root', 'nothing was touched');
 
-  const dry = await autoinstallCli(m, ['--dry-run', '--cmdline', `${m.storageInit} reinstall`]);
-  t.is(dry.exitCode, 0, dry.stderr);
-  t.regex(
-    dry.stdout,
-    new RegExp(`${m.host} holds an existing hvnode \\(or oVirt Node\\) install: it is overwritten`),
-  );
-  t.notRegex(dry.stdout, /\[1\//, 'a dry run runs no step');
+    const dry = await autoinstallCli(m, ['--dry-run', '--cmdline', `${m.storageInit} reinstall`]);
+    t.is(dry.exitCode, 0, dry.stderr);
+    t.regex(
+      dry.stdout,
+      new RegExp(`${m.host} holds an existing hvnode \\(or oVirt Node\\) install: it is overwritten`),
+    );
+    t.notRegex(dry.stdout, /\[1\//, 'a dry run runs no step');
 
-  const wiped = await autoinstallCli(m, ['--no-reboot', '--cmdline', `${m.storageInit} uninstall`]);
-  t.is(wiped.exitCode, 0, wiped.stderr);
-  t.regex(wiped.stdout, /removed volume group HostVG/);
-  for (const disk of [m.host, m.app]) {
-    const sig = await execa('wipefs', ['--no-act', '--json', disk]);
-    t.deepEqual(parseWipefs(sig.stdout), [], `${disk} has no signature left`);
-  }
-  t.deepEqual(await logicalVolumes(m), []);
-  t.false(existsSync(`${m.host}p5`));
-});
+    const wiped = await autoinstallCli(m, ['--no-reboot', '--cmdline', `${m.storageInit} uninstall`]);
+    t.is(wiped.exitCode, 0, wiped.stderr);
+    t.regex(wiped.stdout, /removed volume group HostVG/);
+    for (const disk of [m.host, m.app]) {
+      const sig = await execa('wipefs', ['--no-act', '--json', disk]);
+      t.deepEqual(parseWipefs(sig.stdout), [], `${disk} has no signature left`);
+    }
+    t.deepEqual(await logicalVolumes(m), []);
+    t.false(existsSync(`${m.host}p5`));
+  },
+);
 
 test.serial('a failed step is named; reinstall starts over and finishes', async (t) => {
   requireRoot(t);
@@ -265,9 +356,73 @@ test.serial('a failed step is named; reinstall starts over and finishes', async 
 
   lines.length = 0;
   const code = await autoinstall({ ...opts, cmdline: `storage_init=${m.host} reinstall` });
-  t.is(code, 70);
+  t.is(code, 0);
   t.true(lines.includes('  removed volume group HostVG'));
-  t.is(lines.at(-1), 'installing the image: not built yet');
+  t.is(lines.at(-1), 'no settings on the command line');
   const lvs = await logicalVolumes({ ...m, app: '/nonexistent' });
   t.deepEqual(await lvContents(lvs.filter((lv) => lv.lv_name === 'Swap')), { Swap: 'swap Swap' });
 });
+
+test.serial(
+  'upgrade: the spare slot gets the new image, GRUB tries it once, ready confirms it',
+  async (t) => {
+    requireRoot(t);
+    requireTools(t, { ...TOOLS, mksquashfs: 'squashfs-tools' });
+    const m = await machine(t);
+    const installed = await autoinstallCli(m, ['--no-reboot', '--cmdline', `storage_init=${m.host}`]);
+    t.is(installed.exitCode, 0, installed.stderr);
+    // the new image: a squashfs that says which version it is
+    const medium = join(String(m.env.HVNODE_LIVE_MEDIUM), '..', 'medium2');
+    const tree = join(medium, '..', 'tree2');
+    mkdirSync(join(tree, 'etc'), { recursive: true });
+    writeFileSync(join(tree, 'etc', 'hvnode-release'), 'NAME=hvnode-test\nVERSION=9.9.9\n');
+    mkdirSync(join(medium, 'isolinux'), { recursive: true });
+    mkdirSync(join(medium, 'LiveOS'), { recursive: true });
+    writeFileSync(join(medium, 'isolinux', 'vmlinuz0'), 'kernel2\n');
+    writeFileSync(join(medium, 'isolinux', 'initrd0.img'), 'initrd2\n');
+    await execa('mksquashfs', [tree, join(medium, 'LiveOS', 'squashfs.img'), '-quiet', '-noappend']);
+    const env = { ...m.env, HVNODE_LIVE_MEDIUM: medium };
+    const upgradeCli = (args: string[]) =>
+      execa(cli('hvnode-node'), ['upgrade', ...args], { reject: false, env });
+    const esp = `${m.host}p2`;
+    const mtype = (path: string) =>
+      execa('mtype', ['-i', esp, `::${path}`], { env: { MTOOLS_SKIP_CHECK: '1' } }).then((x) => x.stdout);
+
+    const up = await upgradeCli(['--no-reboot', '--json']);
+    t.is(up.exitCode, 0, up.stderr);
+    t.like(JSON.parse(up.stdout), { from: 'Root', to: 'RootBackup', version: '9.9.9', esp });
+    t.regex(up.stderr, /writing 9\.9\.9 into RootBackup \(\S+p4\); Root \(9\.8\.7\) stays as the fallback/);
+    t.is(await ext4File(`${m.host}p4`, '/boot/vmlinuz0'), 'kernel2');
+    t.is(await ext4File(`${m.host}p3`, '/boot/vmlinuz0'), 'kernel', 'the running slot is untouched');
+    t.regex(await mtype('/grub/grubenv'), /hvnode_default=Root\nhvnode_trial=RootBackup\n/);
+    const menu = await mtype('/grub/grub.cfg');
+    t.regex(menu, /'hvnode-test 9\.8\.7 \(Root\)' --id Root/);
+    t.regex(menu, /'hvnode-test 9\.9\.9 \(RootBackup\)' --id RootBackup/);
+
+    // the trial boot reaches ready: RootBackup becomes the default
+    const espUuid = (await execa('blkid', ['-p', '-o', 'value', '-s', 'UUID', esp])).stdout.trim();
+    const cmdline = `root=live:UUID=x rd.live.image hvnode.slot=RootBackup hvnode.esp=${espUuid}`;
+    const ready = await execa(cli('hvnode-node'), ['ready', '--stdout', '--cmdline', cmdline], {
+      reject: false,
+      env,
+    });
+    t.is(ready.exitCode, 0, ready.stderr);
+    t.regex(
+      ready.stdout,
+      /^hvnode: ready \S+ installed\nhvnode: RootBackup confirmed as the default boot \(was Root\)$/,
+    );
+    t.regex(await mtype('/grub/grubenv'), /hvnode_default=RootBackup\nhvnode_trial=\n/);
+    const again = await execa(cli('hvnode-node'), ['ready', '--stdout', '--cmdline', cmdline], {
+      reject: false,
+      env,
+    });
+    t.notRegex(again.stdout, /confirmed/, 'nothing to confirm the second time');
+
+    // the next upgrade goes to Root, the slot not running
+    const up2 = await upgradeCli(['--no-reboot', '--json']);
+    t.like(JSON.parse(up2.stdout), { from: 'RootBackup', to: 'Root' });
+    const missing = await upgradeCli(['/nonexistent.iso', '--no-reboot']);
+    t.is(missing.exitCode, 65);
+    t.regex(missing.stderr, /ISO "\/nonexistent\.iso" does not exist/);
+  },
+);

@@ -336,8 +336,11 @@ test('hvnode-node autoinstall: bad input is refused before anything is looked at
   t.is(bad.exitCode, 65);
   t.regex(bad.stderr, /storage_vol=abc/);
   const upgrade = await run('storage_init=/dev/sdz upgrade');
-  t.is(upgrade.exitCode, 70);
-  t.regex(upgrade.stderr, /upgrade is not built yet/);
+  t.is(upgrade.exitCode, 2);
+  t.regex(
+    upgrade.stderr,
+    /no installed hvnode on this machine: no EFI system partition holds an install record/,
+  );
   const small = await run('storage_init=/dev/vdx storage_vol=:8192');
   t.is(small.exitCode, 65);
   t.regex(small.stderr, /HostVG is overcommitted: Swap 8192/);

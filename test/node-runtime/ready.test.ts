@@ -21,6 +21,8 @@ test('boot mode from the kernel command line', (t) => {
   t.is(bootMode('root=UUID=1234 ro'), 'installed');
   t.is(bootMode(''), 'installed');
   t.is(bootMode('xroot=live:CDLABEL=X'), 'installed');
+  // GRUB's entries on an installed disk: a live root, marked with its slot
+  t.is(bootMode('root=live:UUID=1234 rd.live.image hvnode.slot=Root hvnode.esp=ABCD-1234'), 'installed');
 });
 
 test('the ready line', (t) => {
@@ -49,26 +51,35 @@ test('release file round trip', (t) => {
   t.deepEqual(parseRelease('NAME="x"\nJUNK\nVERSION=\'2\'\n'), { name: 'x', version: '2' });
 });
 
-test('hvnode.selftest asks for a second line with libvirtd state and the QEMU version', (t) => {
+test('hvnode.selftest asks for a second line with libvirtd state, the QEMU version, the host name and the root slot', (t) => {
   t.true(wantsSelftest('root=live:CDLABEL=X hvnode.selftest quiet'));
   t.true(wantsSelftest('hvnode.selftest=1'));
   t.false(wantsSelftest('hvnode.selftestx'));
   t.false(wantsSelftest('root=live:CDLABEL=X'));
   const calls: string[] = [];
-  const line = selftestLine({
-    run: (cmd, args) => {
-      calls.push([cmd, ...args].join(' '));
-      return cmd === 'systemctl'
-        ? { status: 0, stdout: 'active\n' }
-        : { status: 0, stdout: 'QEMU emulator version 7.2.15 (Debian 1:7.2+dfsg-7+deb12u13)\nCopyright\n' };
+  const line = selftestLine(
+    {
+      run: (cmd, args) => {
+        calls.push([cmd, ...args].join(' '));
+        return cmd === 'systemctl'
+          ? { status: 0, stdout: 'active\n' }
+          : { status: 0, stdout: 'QEMU emulator version 7.2.15 (Debian 1:7.2+dfsg-7+deb12u13)\nCopyright\n' };
+      },
     },
-  });
-  t.is(line, 'hvnode: selftest libvirtd=active qemu=7.2.15');
+    'root=live:UUID=1 hvnode.slot=RootBackup hvnode.esp=ABCD-1234',
+    'node1.example.com',
+  );
+  t.is(line, 'hvnode: selftest libvirtd=active qemu=7.2.15 hostname=node1.example.com slot=RootBackup');
   t.deepEqual(calls, ['systemctl is-active libvirtd.service', 'qemu-system-x86_64 --version']);
   t.is(
-    selftestLine({
-      run: (cmd) => (cmd === 'systemctl' ? { status: 3, stdout: 'failed\n' } : { status: null, stdout: '' }),
-    }),
-    'hvnode: selftest libvirtd=failed qemu=missing',
+    selftestLine(
+      {
+        run: (cmd) =>
+          cmd === 'systemctl' ? { status: 3, stdout: 'failed\n' } : { status: null, stdout: '' },
+      },
+      'root=live:CDLABEL=X',
+      'hvnode',
+    ),
+    'hvnode: selftest libvirtd=failed qemu=missing hostname=hvnode slot=none',
   );
 });

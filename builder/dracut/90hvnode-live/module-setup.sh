@@ -11,7 +11,8 @@ depends() {
 }
 
 install() {
-    inst_multiple mkdir sed
+    inst_multiple mkdir sed sync sleep
     inst_hook pre-mount 50 "$moddir/hvnode-overlay-dirs.sh"
     inst_hook pre-pivot 50 "$moddir/hvnode-machine-id.sh"
+    inst_hook shutdown-emergency 50 "$moddir/hvnode-die-reboot.sh"
 }
