@@ -25,6 +25,7 @@ import {
   updateGrubEnv,
 } from '../../node-runtime/install/bootloader.ts';
 import { runTool } from '../../node-runtime/install/run.ts';
+import { callLocalBootTrigger } from '../../node-runtime/install/system.ts';
 import { activeSlot, download, installedBoot, parseBlkidExport } from '../../node-runtime/install/upgrade.ts';
 import { bootMode } from '../../node-runtime/ready.ts';
 import { requireTools } from '../helpers/env.ts';
@@ -213,4 +214,30 @@ test('upgrade from a URL: the ISO is fetched to a file; an HTTP error names the 
       message: /cannot fetch http:\/\/127\.0\.0\.1:\d+\/x\.iso: .*ECONNREFUSED/,
     },
   );
+});
+
+test('local_boot_trigger: a GET with @HOSTNAME@ filled in; a failure is logged, not fatal', async (t) => {
+  const seen: string[] = [];
+  const server = createServer((req, res) => {
+    seen.push(req.url ?? '');
+    res.writeHead(req.url?.startsWith('/built') ? 200 : 500).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => server.close());
+  const { port } = server.address() as AddressInfo;
+  const lines: string[] = [];
+  const ok = await callLocalBootTrigger(
+    `http://127.0.0.1:${port}/built?host=@HOSTNAME@`,
+    (l) => lines.push(l),
+    fetch,
+    'node1.example.com',
+  );
+  t.true(ok);
+  t.deepEqual(seen, ['/built?host=node1.example.com']);
+  t.regex(
+    lines[0] ?? '',
+    /local_boot_trigger: GET http:\/\/127\.0\.0\.1:\d+\/built\?host=node1\.example\.com: HTTP 200/,
+  );
+  t.false(await callLocalBootTrigger(`http://127.0.0.1:${port}/broken`, (l) => lines.push(l), fetch, 'n'));
+  t.regex(lines[1] ?? '', /HTTP 500/);
 });
