@@ -24,15 +24,19 @@ export function hostMirrors(release: string, sources: AptSource[] = readHostSour
 }
 
 async function sh(cmd: string, args: string[], log: string, cwd?: string): Promise<void> {
-  appendFileSync(log, `$ ${[cmd, ...args].join(' ')}\n`);
+  appendFileSync(log, `$ ${cwd ? `cd ${cwd} && ` : ''}${[cmd, ...args].join(' ')}\n`);
+  // the output goes to the log as it comes (a build's progress can be followed there) and is
+  // kept for the error message
+  const toLog = { file: log, append: true } as const;
   const r = await execa(cmd, args, {
     cwd,
     reject: false,
     stdin: 'ignore',
+    stdout: ['pipe', toLog],
+    stderr: ['pipe', toLog],
     all: true,
     env: { DEBIAN_FRONTEND: 'noninteractive' },
   });
-  appendFileSync(log, String(r.all ?? ''));
   if (r.exitCode !== 0) {
     const tail = String(r.all ?? '')
       .trimEnd()
@@ -94,20 +98,31 @@ export class LiveBuild {
     private readonly packages: string[],
   ) {}
 
+  /** `lb config` (again after `lb clean`: it updates the tree in place and keeps package-lists/). */
   private async configure(): Promise<void> {
-    mkdirSync(this.dir, { recursive: true });
-    writeFileSync(this.log, '');
     await sh('lb', lbConfigArgs(this.release, hostMirrors(this.release)), this.log, this.dir);
     const lists = join(this.dir, 'config', 'package-lists');
     mkdirSync(lists, { recursive: true });
     writeFileSync(join(lists, 'hvnode.list.chroot'), `${this.packages.join('\n')}\n`);
-    this.configured = true;
   }
 
-  /** Untimed preparation: `lb config` the first time, `lb clean` (keeps cache/) after a build. */
+  /**
+   * Untimed preparation before each build: `lb config`, preceded by `lb clean` after a build.
+   * `lb clean` (no option: --all) keeps cache/ but removes every stage file in .build/, the
+   * config stage's too, and chroot_prep requires that one: a `lb build` straight after
+   * `lb clean` restores the bootstrap from cache/ and then stops with "E: the following stage is
+   * required to be done first: config". Hence `lb config` again after every clean.
+   */
   async prepare(): Promise<void> {
-    if (!this.configured) await this.configure();
-    else await sh('lb', ['clean'], this.log, this.dir);
+    if (this.configured) await sh('lb', ['clean'], this.log, this.dir);
+    else {
+      mkdirSync(this.dir, { recursive: true });
+      writeFileSync(this.log, '');
+    }
+    await this.configure();
+    this.configured = true;
+    if (!existsSync(join(this.dir, '.build', 'config')))
+      throw new Error(`lb config left no .build/config stage file in ${this.dir}; see ${this.log}`);
   }
 
   /** `lb build`; the ISO's size in bytes. */
