@@ -9,6 +9,7 @@ import { autoinstall } from './install/autoinstall.ts';
 import { DISK_ENVIRONMENT_HELP, diskEnvFromEnv } from './install/disks.ts';
 import { runTool } from './install/run.ts';
 import { confirmBoot, installedBoot, upgrade } from './install/upgrade.ts';
+import { mountVolumes } from './install/volumes.ts';
 import { activeConsoles, announce, bootMode, readyLine, selftestLine, wantsSelftest } from './ready.ts';
 import { readRelease } from './release.ts';
 import { runtimeVersion } from './version.ts';
@@ -153,6 +154,23 @@ ${DISK_ENVIRONMENT_HELP}
           json: values.json === true,
           reboot: values['no-reboot'] !== true,
         });
+      },
+    },
+    {
+      name: 'mount-volumes',
+      summary: "mount an installed node's HostVG volumes on /config and /data (at boot)",
+      help: `Usage: hvnode-node mount-volumes
+
+Run at boot by hvnode-volumes.service on a node booted from its installed disk: activates the
+volume group HostVG (LVM makes the device nodes itself; no wait for udev) and mounts
+HostVG/Config on /config and HostVG/Data on /data. A volume group whose disk is not probed yet
+is retried for up to 3 minutes.
+
+Exit status: 0 mounted (or already mounted); 1 HostVG or its Config volume cannot be used.`,
+      options: {},
+      run: async () => {
+        await mountVolumes({ run: runTool, log: (l) => process.stdout.write(`${l}\n`) });
+        return ExitCode.ok;
       },
     },
     {

@@ -49,6 +49,15 @@ async function espFile(disk: string, path: string): Promise<string> {
   return r.stdout;
 }
 
+/** The boot's lines about the volumes, persist and the node runtime: the message of a failed check. */
+function diagnostics(log: string): string {
+  return visibleText(log)
+    .split('\n')
+    .filter((l) => /hvnode|persist|HostVG|\/config|mount-volumes/.test(l) && !/Job .* running/.test(l))
+    .slice(-40)
+    .join('\n');
+}
+
 function selftestOf(log: string): string {
   return [...visibleText(log).matchAll(/hvnode: selftest .*/g)].at(-1)?.[0] ?? '';
 }
@@ -118,7 +127,12 @@ test.serial(
     });
     timings.push(`first boot from disk (BIOS): ${first.seconds} s`);
     t.deepEqual(first.readyLines, ['hvnode: ready 0.1.0 installed']);
-    t.regex(selftestOf(first.log), new RegExp(`hostname=${HOSTNAME.replace(/\./g, '\\.')} slot=Root$`));
+    t.regex(
+      selftestOf(first.log),
+      new RegExp(`hostname=${HOSTNAME.replace(/\./g, '\\.')} slot=Root$`),
+      diagnostics(first.log),
+    );
+    t.regex(visibleText(first.log), /mounted \/dev\/HostVG\/Config on \/config/, diagnostics(first.log));
 
     // 3. upgrade from the ISO ("upgrade" on its command line): RootBackup gets the image
     const up = await runUntilExit({

@@ -2,7 +2,7 @@
 // arguments kept from the installing boot, and GRUB written onto an ESP image and a disk image
 // with the real GRUB images (grub-mkimage) and mtools.
 
-import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -24,9 +24,10 @@ import {
   readInstallRecord,
   updateGrubEnv,
 } from '../../node-runtime/install/bootloader.ts';
-import { runTool } from '../../node-runtime/install/run.ts';
+import { type Runner, runTool, ToolError } from '../../node-runtime/install/run.ts';
 import { callLocalBootTrigger } from '../../node-runtime/install/system.ts';
 import { activeSlot, download, installedBoot, parseBlkidExport } from '../../node-runtime/install/upgrade.ts';
+import { mountVolumes } from '../../node-runtime/install/volumes.ts';
 import { bootMode } from '../../node-runtime/ready.ts';
 import { requireTools } from '../helpers/env.ts';
 
@@ -240,4 +241,48 @@ test('local_boot_trigger: a GET with @HOSTNAME@ filled in; a failure is logged, 
   );
   t.false(await callLocalBootTrigger(`http://127.0.0.1:${port}/broken`, (l) => lines.push(l), fetch, 'n'));
   t.regex(lines[1] ?? '', /HTTP 500/);
+});
+
+test('mount-volumes: HostVG retried until its disk is there, Config and Data mounted, Config required', async (t) => {
+  const dev = mkdtempSync(join(tmpdir(), 'hvnode-dev-'));
+  t.teardown(() => rmSync(dev, { recursive: true, force: true }));
+  const calls: string[] = [];
+  let clock = 0;
+  let vgchanges = 0;
+  const run: Runner = async (cmd, args) => {
+    calls.push([cmd, ...args].join(' '));
+    if (cmd === 'lvm' && ++vgchanges < 3) throw new ToolError('lvm', 'Volume group "HostVG" not found');
+    if (cmd === 'lvm') {
+      mkdirSync(join(dev, 'HostVG'), { recursive: true });
+      writeFileSync(join(dev, 'HostVG', 'Config'), '');
+      writeFileSync(join(dev, 'HostVG', 'Data'), '');
+    }
+    return '';
+  };
+  const lines: string[] = [];
+  const root = join(dev, 'root');
+  const base = { run, log: (l: string) => lines.push(l), dev, root, mountinfo: () => '', now: () => clock };
+  const sleep = async (ms: number) => {
+    clock += ms;
+  };
+  const mounted = await mountVolumes({ ...base, sleep, timeoutMs: 10_000 });
+  t.deepEqual(mounted, [join(root, 'config'), join(root, 'data')]);
+  t.is(vgchanges, 3);
+  t.true(calls.includes(`mount -t ext4 -o noatime ${dev}/HostVG/Config ${root}/config`));
+  t.regex(lines[0] ?? '', /HostVG is not there yet \(lvm: Volume group "HostVG" not found\); retrying/);
+  t.regex(calls[0] ?? '', /lvm vgchange --config activation \{ udev_sync=0 udev_rules=0 \}/);
+
+  // already mounted: nothing to do; never there: an error that names the volume group
+  t.deepEqual(
+    await mountVolumes({
+      ...base,
+      sleep,
+      mountinfo: () => `1 2 0:1 / ${root}/config rw - ext4 x rw\n1 2 0:1 / ${root}/data rw - ext4 x rw\n`,
+    }),
+    [],
+  );
+  vgchanges = -1000;
+  await t.throwsAsync(mountVolumes({ ...base, sleep, timeoutMs: 5000 }), {
+    message: /cannot activate HostVG: lvm: Volume group "HostVG" not found/,
+  });
 });
