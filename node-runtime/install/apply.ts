@@ -44,7 +44,7 @@ export interface Step {
 
 // No udev: LVM must neither wait for it nor ask it for devices. No metadata backups in /etc/lvm:
 // the live system's /etc is gone at the next boot, and a test host keeps no trace.
-const LVM_CONFIG =
+export const LVM_CONFIG =
   'activation { udev_sync=0 udev_rules=0 } devices { obtain_device_list_from_udev=0 } backup { backup=0 archive=0 }';
 
 /** device-mapper is in the kernel (or its module loads): /proc/misc lists it. */

@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HvError } from '../errors.ts';
 import { installGrubBiosBoot } from './grub-bios.ts';
+import { ESP_PARTITION } from './layout.ts';
 import type { Runner } from './run.ts';
 
 /** Where the image keeps GRUB for installed disks: BOOTX64.EFI, core.img (i386-pc), boot.img. */
@@ -26,8 +27,6 @@ export const GRUB_PAYLOAD_DIR = '/usr/lib/hvnode/grub';
 export const ESP_GRUB_DIR = '/grub';
 /** The install record on the ESP: which filesystems the slots are (see InstallRecord). */
 export const INSTALL_RECORD = `${ESP_GRUB_DIR}/hvnode.json`;
-/** The ESP's GPT partition number in every layout this installer makes (1 is BIOS boot). */
-export const ESP_PARTITION = 2;
 
 /**
  * The GRUB images' embedded configs. They run before GRUB's normal mode, whose parser alone knows
@@ -296,9 +295,4 @@ export async function updateGrubEnv(run: Runner, esp: string, set: Record<string
 export async function readInstallRecord(run: Runner, esp: string): Promise<InstallRecord | undefined> {
   const text = await readEspFile(run, esp, INSTALL_RECORD);
   return text === undefined ? undefined : parseInstallRecord(text, `${esp}:${INSTALL_RECORD}`);
-}
-
-/** For tests: the payload files an installer needs. */
-export function payloadFiles(dir = GRUB_PAYLOAD_DIR): string[] {
-  return ['BOOTX64.EFI', 'core.img', 'boot.img'].map((f) => join(dir, f));
 }

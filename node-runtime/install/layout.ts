@@ -18,6 +18,8 @@ const PV_METADATA_MIB = 1;
 /** GPT's headers, rounded up to the 1 MiB partition alignment: 1 MiB before, 1 after. */
 const GPT_OVERHEAD_MIB = 2;
 const BIOS_BOOT_MIB = 1;
+/** The EFI system partition's number: 1 is BIOS boot (the installed GRUB's BIOS image relies on it). */
+export const ESP_PARTITION = 2;
 
 /**
  * oVirt Node's default sizes in MB [ovirt-node-facts §4: EFI 256, Config 5, Logging 2048,
@@ -212,7 +214,7 @@ function bootDiskPlan(disk: LayoutDisk, sizes: Layout['sizes'], report: Report):
   ];
   if (sizes.efi > 0)
     partitions.push({
-      number: 2,
+      number: ESP_PARTITION,
       name: 'EFI',
       typeGuid: PART_TYPE.efi,
       sizeMiB: sizes.efi,

@@ -68,17 +68,17 @@ export async function installImage(s: SystemInput): Promise<void> {
 }
 
 /** The menu's record for a fresh install: the image in Root, RootBackup empty. */
-export async function freshRecord(
+async function freshRecord(
   s: SystemInput,
-): Promise<{ record: InstallRecord; esp: string; disk: string }> {
-  const disk = bootDisk(s.layout);
-  const parts = await readPartitions(s.ctx, disk);
-  const esp = partitionNamed(parts, 'EFI', disk).node;
+  disk: string,
+  parts: GptPartition[],
+  esp: string,
+): Promise<InstallRecord> {
   const slots = {} as Record<Slot, string>;
   for (const slot of ['Root', 'RootBackup'] as const)
     slots[slot] = await fsUuid(s.ctx, partitionNamed(parts, slot, disk).node);
   const release = readRelease(s.imageRoot ? `${s.imageRoot}/etc/hvnode-release` : undefined);
-  const record: InstallRecord = {
+  return {
     version: 1,
     esp: await fsUuid(s.ctx, esp),
     slots,
@@ -87,12 +87,14 @@ export async function freshRecord(
     timeoutSeconds: 3,
     title: release.name ?? 'hvnode',
   };
-  return { record, esp, disk };
 }
 
 export async function installGrub(s: SystemInput): Promise<InstallRecord> {
-  const { record, esp, disk } = await freshRecord(s);
-  const bios = partitionNamed(await readPartitions(s.ctx, disk), 'BIOS boot', disk);
+  const disk = bootDisk(s.layout);
+  const parts = await readPartitions(s.ctx, disk);
+  const esp = partitionNamed(parts, 'EFI', disk).node;
+  const bios = partitionNamed(parts, 'BIOS boot', disk);
+  const record = await freshRecord(s, disk, parts, esp);
   s.ctx.log(
     `GRUB for BIOS (${disk}) and UEFI (${esp}); kernel arguments: ${record.args.join(' ') || '(none)'}`,
   );

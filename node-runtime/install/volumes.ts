@@ -8,12 +8,10 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HvError } from '../errors.ts';
 import { mountPoints } from '../persist.ts';
+import { LVM_CONFIG } from './apply.ts';
 import { type Runner, ToolError } from './run.ts';
 
 const WHERE = 'hvnode-node mount-volumes';
-
-/** LVM without udev: it creates /dev/mapper and /dev/HostVG nodes itself and waits for nobody. */
-const LVM_NO_UDEV = 'activation { udev_sync=0 udev_rules=0 } backup { backup=0 archive=0 }';
 
 export interface Volume {
   lv: string;
@@ -51,7 +49,7 @@ export async function mountVolumes(o: MountVolumesOptions): Promise<string[]> {
   const mountinfo = o.mountinfo ?? (() => readFileSync('/proc/self/mountinfo', 'utf8'));
   for (let attempt = 1; ; attempt++) {
     try {
-      await o.run('lvm', ['vgchange', '--config', LVM_NO_UDEV, '--activate', 'y', vg]);
+      await o.run('lvm', ['vgchange', '--config', LVM_CONFIG, '--activate', 'y', vg]);
       break;
     } catch (err) {
       if (!(err instanceof ToolError)) throw err;
