@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { type Diagnostic, ExitCode, HvError, Report } from '../node-runtime/errors.ts';
+import { type Diagnostic, ExitCode, HvError, Report } from '../common/index.ts';
 import { INFO, infoFiles, listedPaths, readStatus, type Stanza, writeStatusWithout } from './dpkg.ts';
 import { readElfDeps } from './elf.ts';
 import { compileGlob, type Glob, mayMatchBelow } from './glob.ts';

@@ -1,7 +1,7 @@
 // Parser for blacklist rule files (`*.blacklist`): one directive per line, `#` comments. Like the
 // kickstart parser it never throws on bad input: every problem goes to a Report with file:line.
 
-import { Report } from '../node-runtime/errors.ts';
+import { Report } from '../common/index.ts';
 import { compileGlob, type Glob } from './glob.ts';
 
 export const DIRECTIVES = [

@@ -11,13 +11,6 @@ import {
   treeBytes,
 } from '../blacklist/index.ts';
 import {
-  diffManifests,
-  formatDiff,
-  type Manifests,
-  readManifests,
-  writeManifests,
-} from '../manifests/index.ts';
-import {
   type Command,
   dataError,
   dispatch,
@@ -26,14 +19,27 @@ import {
   HvError,
   runCli,
   runtimeVersion,
-} from '../node-runtime/index.ts';
-import { type BuildOptions, buildImage, KICKSTARTS_DIR, PROFILES_DIR, writeFileAtomic } from './build.ts';
-import { isoToDisk, isoToDiskCommand } from './isotodisk.ts';
+} from '../common/index.ts';
+import {
+  diffManifests,
+  formatDiff,
+  type Manifests,
+  readManifests,
+  writeManifests,
+} from '../manifests/index.ts';
+import {
+  type BuildOptions,
+  buildImage,
+  KICKSTARTS_DIR,
+  PROFILES_DIR,
+  writeFileAtomic,
+} from './build/build.ts';
+import { Progress } from './build/progress.ts';
+import { type DerivedOutput, verifyRepro } from './build/repro.ts';
+import { isoToDisk, isoToDiskCommand } from './disk/isotodisk.ts';
 import { parseKickstartFile } from './kickstart/index.ts';
-import { loadProfile } from './profile.ts';
-import { Progress } from './progress.ts';
-import { isoToPxeboot, isoToPxebootCommand } from './pxeboot.ts';
-import { type DerivedOutput, verifyRepro } from './repro.ts';
+import { loadProfile } from './kickstart/profile.ts';
+import { isoToPxeboot, isoToPxebootCommand } from './pxe/pxeboot.ts';
 
 /** The outputs made from the ISO that --verify-repro also compares. */
 const derivedOutputs: DerivedOutput[] = [
@@ -60,7 +66,7 @@ const derivedOutputs: DerivedOutput[] = [
   },
 ];
 
-import { renderKickstart } from './render.ts';
+import { renderKickstart } from './kickstart/render.ts';
 
 const ksCheck: Command = {
   name: 'check',

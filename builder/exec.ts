@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { execa } from 'execa';
-import { ExitCode, HvError } from '../node-runtime/errors.ts';
+import { ExitCode, HvError } from '../common/index.ts';
 
 /** Tool → Debian package that provides it (for install hints). */
 export const TOOL_PACKAGES: Record<string, string> = {

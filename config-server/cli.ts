@@ -1,6 +1,6 @@
 // hvnode-config-server: PXE files, per-MAC boot configs and configuration bundles.
 
-import { dispatch, runCli, runtimeVersion } from '../node-runtime/index.ts';
+import { dispatch, runCli, runtimeVersion } from '../common/index.ts';
 
 await runCli('hvnode-config-server', (argv) =>
   dispatch(

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { lstatSync, readlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { dataError } from '../node-runtime/errors.ts';
+import { dataError } from '../common/index.ts';
 import { NOASSERTION, readableLicense } from './licenses.ts';
 import { byteCompare, byteSorted, OwnerIndex, type PackageDb } from './owners.ts';
 import type { PackageInfo } from './types.ts';

@@ -2,7 +2,7 @@
 
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { dataError } from '../node-runtime/errors.ts';
+import { dataError } from '../common/index.ts';
 import { readDpkg } from './dpkg.ts';
 import type { PackageDb } from './owners.ts';
 import { RPMDB_DIRS, readRpm, rpmDbPath } from './rpm.ts';

@@ -6,7 +6,7 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { dataError } from '../node-runtime/errors.ts';
+import { dataError } from '../common/index.ts';
 import { missingTool } from './tool.ts';
 import {
   type DirEntry,

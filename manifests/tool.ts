@@ -1,7 +1,7 @@
 // The tools the manifests need (bzip2, xorriso, rpm): a missing one is exit 2 with an apt-get hint.
 
 import { execa } from 'execa';
-import { ExitCode, HvError } from '../node-runtime/errors.ts';
+import { ExitCode, HvError } from '../common/index.ts';
 
 /** The error for a tool that is not installed, or undefined when err is another failure. */
 export function missingTool(err: unknown, tool: string, pkg = tool): HvError | undefined {

@@ -3,7 +3,7 @@
 
 import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { dataError } from '../node-runtime/errors.ts';
+import { dataError } from '../common/index.ts';
 
 export interface TreeEntry {
   /** Absolute image path (`/usr/bin/ls`). */

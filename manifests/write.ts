@@ -4,8 +4,7 @@
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { dataError } from '../node-runtime/errors.ts';
-import { runtimeVersion } from '../node-runtime/version.ts';
+import { dataError, runtimeVersion } from '../common/index.ts';
 import { byteSorted } from './owners.ts';
 import { readPackageDb } from './pkgdb.ts';
 import { buildSpdx } from './spdx.ts';

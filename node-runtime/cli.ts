@@ -2,9 +2,16 @@
 
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { dispatch, type Program } from './cli-kit.ts';
+import {
+  dataError,
+  dispatch,
+  ExitCode,
+  HvError,
+  type Program,
+  runCli,
+  runtimeVersion,
+} from '../common/index.ts';
 import { describeCmdline, parseCmdline } from './config/index.ts';
-import { dataError, ExitCode, HvError, runCli } from './errors.ts';
 import { autoinstall } from './install/autoinstall.ts';
 import { DISK_ENVIRONMENT_HELP, diskEnvFromEnv } from './install/disks.ts';
 import { runTool } from './install/run.ts';
@@ -12,7 +19,6 @@ import { confirmBoot, installedBoot, upgrade } from './install/upgrade.ts';
 import { mountVolumes } from './install/volumes.ts';
 import { activeConsoles, announce, bootMode, readyLine, selftestLine, wantsSelftest } from './ready.ts';
 import { readRelease } from './release.ts';
-import { runtimeVersion } from './version.ts';
 
 /** --cmdline's value, or /proc/cmdline. */
 function readCmdline(given: unknown, where: string): string {

@@ -3,8 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Command, runCommand } from './cli-kit.ts';
-import { dataError, ExitCode, runCli } from './errors.ts';
+import { type Command, dataError, ExitCode, runCli, runCommand } from '../common/index.ts';
 import { hostnameToApply } from './install/settings.ts';
 import {
   checkPreconditions,

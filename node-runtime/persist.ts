@@ -33,7 +33,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, join, posix, relative, resolve } from 'node:path';
 import { execa } from 'execa';
-import { dataError, ExitCode, HvError, Report } from './errors.ts';
+import { dataError, ExitCode, HvError, Report } from '../common/index.ts';
 
 export interface PersistOptions {
   /** Where the Config volume is mounted. */

@@ -1,7 +1,6 @@
 // unpersist: stop keeping a path under /config; the system keeps its content until the next boot.
 
-import { type Command, runCommand } from './cli-kit.ts';
-import { runCli } from './errors.ts';
+import { type Command, runCli, runCommand } from '../common/index.ts';
 import { ENVIRONMENT_HELP, persistOptionsFromEnv, unpersist } from './persist.ts';
 
 const command: Command = {

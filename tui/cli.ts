@@ -1,6 +1,6 @@
 // hvnode-setup: the console TUI (installer and setup screens).
 
-import { runCli, runCommand } from '../node-runtime/index.ts';
+import { runCli, runCommand } from '../common/index.ts';
 
 await runCli('hvnode-setup', (argv) =>
   runCommand(

@@ -4,7 +4,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { Report } from '../../node-runtime/errors.ts';
+import { Report } from '../../common/index.ts';
 import type {
   Kickstart,
   KsCommand,

@@ -10,7 +10,7 @@
 // quiet, …) are not NodeConfig: like any other unclaimed argument they go to `unknown` and
 // `config.bootloaderArgs`; the step that writes the installed bootloader picks what it keeps.
 
-import { ExitCode, HvError } from '../errors.ts';
+import { ExitCode, HvError } from '../../common/index.ts';
 import {
   type BootAction,
   type BootInterface,

@@ -8,8 +8,7 @@
 // only item of a HostVG disk list, and bootloaderArgs may not hold an argument NodeConfig claims).
 
 import { Ajv, type ValidateFunction } from 'ajv';
-import { Report } from '../errors.ts';
-import { describeSchemaError } from '../schema-errors.ts';
+import { describeSchemaError, Report } from '../../common/index.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Value formats. The cmdline parser checks values against these same patterns, so whatever it

@@ -12,7 +12,7 @@
 
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { HvError } from '../errors.ts';
+import { HvError } from '../../common/index.ts';
 import { type Disk, readText, sysfsPartitions, type Targets } from './disks.ts';
 import {
   type DiskPlan,

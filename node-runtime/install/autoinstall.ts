@@ -4,8 +4,8 @@
 // with exit 70, so a partial install never claims to be complete.
 
 import { readFileSync } from 'node:fs';
+import { type Diagnostic, ExitCode, HvError } from '../../common/index.ts';
 import { type BootAction, type NodeConfig, parseCmdline } from '../config/index.ts';
-import { type Diagnostic, ExitCode, HvError } from '../errors.ts';
 import {
   type ApplyContext,
   buildSteps,

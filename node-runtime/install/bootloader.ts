@@ -16,8 +16,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HvError } from '../errors.ts';
-import { installGrubBiosBoot } from './grub-bios.ts';
+import { HvError, installGrubBiosBoot } from '../../common/index.ts';
 import { ESP_PARTITION } from './layout.ts';
 import type { Runner } from './run.ts';
 

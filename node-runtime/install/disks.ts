@@ -7,8 +7,8 @@
 
 import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
+import { dataError, ExitCode, HvError } from '../../common/index.ts';
 import type { BootAction, DiskBus, DiskSelector, NodeConfig } from '../config/index.ts';
-import { dataError, ExitCode, HvError } from '../errors.ts';
 import { formatMiB, MIB } from './layout.ts';
 import type { Runner } from './run.ts';
 

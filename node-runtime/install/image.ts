@@ -16,7 +16,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HvError } from '../errors.ts';
+import { HvError } from '../../common/index.ts';
 import type { Runner } from './run.ts';
 
 export const LIVE_MEDIUM = '/run/initramfs/live';

@@ -7,8 +7,8 @@
 // boot partition so that GRUB's i386-pc core fits on a GPT disk. Sizes are MB as oVirt wrote
 // them, read as MiB (what sfdisk's and lvcreate's M meant).
 
+import { Report } from '../../common/index.ts';
 import type { VolumeName, VolumeSizes } from '../config/index.ts';
-import { Report } from '../errors.ts';
 
 export const MIB = 1024 * 1024;
 /** LVM's default extent: every logical volume is a whole number of them. */

@@ -32,8 +32,8 @@ import {
 } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
 import { dirname, join } from 'node:path';
+import { HvError } from '../../common/index.ts';
 import type { BootInterface, Endpoint, NodeConfig } from '../config/schema.ts';
-import { HvError } from '../errors.ts';
 import {
   comparePaths,
   formatFilesList,

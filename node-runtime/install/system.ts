@@ -3,8 +3,8 @@
 // the disk stage made, found by their GPT partition names (sfdisk --json), not by guessing.
 
 import { hostname as osHostname } from 'node:os';
+import { HvError } from '../../common/index.ts';
 import type { NodeConfig } from '../config/index.ts';
-import { HvError } from '../errors.ts';
 import { readRelease } from '../release.ts';
 import { type ApplyContext, withLvDevice } from './apply.ts';
 import { type InstallRecord, installBootloader, installedArgs, type Slot } from './bootloader.ts';

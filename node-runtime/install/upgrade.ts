@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ExitCode, HvError } from '../errors.ts';
+import { ExitCode, HvError } from '../../common/index.ts';
 import { parseRelease } from '../release.ts';
 import {
   ESP_GRUB_DIR,

@@ -6,7 +6,7 @@
 
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HvError } from '../errors.ts';
+import { HvError } from '../../common/index.ts';
 import { mountPoints } from '../persist.ts';
 import { LVM_CONFIG } from './apply.ts';
 import { type Runner, ToolError } from './run.ts';

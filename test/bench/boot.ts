@@ -5,7 +5,7 @@
 
 import { existsSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
-import { removeTree } from '../../builder/build.ts';
+import { removeTree } from '../../builder/build/build.ts';
 import { type BootOptions, bootToReady } from '../helpers/qemu.ts';
 import { testIso } from '../helpers/test-iso.ts';
 import { hvnode, NOT_BUILT } from './hvnode.ts';

@@ -4,8 +4,8 @@
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
-import { defaultCacheDir, PROFILES_DIR, removeTree } from '../../builder/build.ts';
-import { loadProfile } from '../../builder/profile.ts';
+import { defaultCacheDir, PROFILES_DIR, removeTree } from '../../builder/build/build.ts';
+import { loadProfile } from '../../builder/kickstart/profile.ts';
 import { cacheSummary, type HvBuild, hvnodeBuild, seedAptCache, WARM_CACHE } from './hvnode.ts';
 import { ensureLiveBuild, LiveBuild } from './livebuild.ts';
 import { fmtMiB, fmtSeconds, type Row, timedRow } from './results.ts';

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { defaultCacheDir, REPO_DIR, removeTree } from '../../builder/build.ts';
+import { defaultCacheDir, REPO_DIR, removeTree } from '../../builder/build/build.ts';
 import { BENCH_DIR } from './rootfs.ts';
 import { timeOnce } from './stats.ts';
 

@@ -6,7 +6,7 @@
 import { appendFileSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { type AptSource, hostCodename, readHostSources } from '../../builder/apt.ts';
+import { type AptSource, hostCodename, readHostSources } from '../../builder/rootfs/apt.ts';
 
 export interface Mirrors {
   main: string;

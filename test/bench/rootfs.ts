@@ -5,26 +5,26 @@
 import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  type AptPlan,
-  buildRootfs,
-  hostCodename,
-  mirrorLinesFromHost,
-  planApt,
-  readHostSources,
-} from '../../builder/apt.ts';
-import {
   defaultCacheDir,
   KICKSTARTS_DIR,
   PROFILES_DIR,
   REPO_DIR,
   removeTree,
   writeFileAtomic,
-} from '../../builder/build.ts';
-import type { BuildContext } from '../../builder/context.ts';
+} from '../../builder/build/build.ts';
+import type { BuildContext } from '../../builder/build/context.ts';
 import { BuildLog } from '../../builder/exec.ts';
 import { parseKickstart } from '../../builder/kickstart/index.ts';
-import { type BuildProfile, loadProfile } from '../../builder/profile.ts';
-import { renderKickstart } from '../../builder/render.ts';
+import { type BuildProfile, loadProfile } from '../../builder/kickstart/profile.ts';
+import { renderKickstart } from '../../builder/kickstart/render.ts';
+import {
+  type AptPlan,
+  buildRootfs,
+  hostCodename,
+  mirrorLinesFromHost,
+  planApt,
+  readHostSources,
+} from '../../builder/rootfs/apt.ts';
 
 export const BENCH_DIR = '/var/tmp/hvnode-bench';
 

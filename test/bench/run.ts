@@ -4,7 +4,7 @@
 // on a missed target; a section that cannot run is reported as such.
 
 import { parseArgs } from 'node:util';
-import { REPO_DIR } from '../../builder/build.ts';
+import { REPO_DIR } from '../../builder/build/build.ts';
 import { bootSections } from './boot.ts';
 import { buildSections } from './builds.ts';
 import { formatJson, markdownTable, newResults, type Row, statusRow, writeResults } from './results.ts';

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { removeTree, writeFileAtomic } from '../../builder/build.ts';
+import { removeTree, writeFileAtomic } from '../../builder/build/build.ts';
 import { BENCH_DIR, type BenchTree } from './rootfs.ts';
 
 /** Bump when the layout changes: a tree with another stamp is generated again. */

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultRuleFiles, type MinimizeReport, minimize } from '../../blacklist/index.ts';
-import { removeTree } from '../../builder/build.ts';
+import { removeTree } from '../../builder/build/build.ts';
 import { writeManifests } from '../../manifests/index.ts';
 import { fmtMiB, fmtSeconds, type Row, timedRow } from './results.ts';
 import { BENCH_DIR, type BenchTree, benchRootfs } from './rootfs.ts';

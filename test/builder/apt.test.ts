@@ -1,7 +1,12 @@
 import test from 'ava';
-import { mirrorLinesFromHost, parseDeb822Sources, parseOneLineSources, planApt } from '../../builder/apt.ts';
 import { parseKickstart } from '../../builder/kickstart/index.ts';
-import { parseProfile } from '../../builder/profile.ts';
+import { parseProfile } from '../../builder/kickstart/profile.ts';
+import {
+  mirrorLinesFromHost,
+  parseDeb822Sources,
+  parseOneLineSources,
+  planApt,
+} from '../../builder/rootfs/apt.ts';
 
 const deb822 = `Types: deb
 # a comment

@@ -4,12 +4,12 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { inChroot } from '../../builder/chroot.ts';
-import type { BuildContext } from '../../builder/context.ts';
+import type { BuildContext } from '../../builder/build/context.ts';
+import { runPostScripts } from '../../builder/build/scripts.ts';
 import { BuildLog } from '../../builder/exec.ts';
 import type { Kickstart, KsScript } from '../../builder/kickstart/index.ts';
-import { runPostScripts } from '../../builder/scripts.ts';
-import { HvError } from '../../node-runtime/index.ts';
+import { inChroot } from '../../builder/rootfs/chroot.ts';
+import { HvError } from '../../common/index.ts';
 import { mountsBelow, requireRoot, requireTools } from '../helpers/env.ts';
 import { makeTinyRoot } from '../helpers/tinyroot.ts';
 

@@ -6,7 +6,10 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { execa } from 'execa';
-import type { BuildContext } from '../../builder/context.ts';
+import type { BuildContext } from '../../builder/build/context.ts';
+import { BuildLog } from '../../builder/exec.ts';
+import { parseKickstart } from '../../builder/kickstart/index.ts';
+import { type BuildProfile, parseProfile } from '../../builder/kickstart/profile.ts';
 import {
   buildRootfsDnf,
   dnfArgs,
@@ -15,12 +18,9 @@ import {
   repoFile,
   rootfsBackend,
   rpmMacros,
-} from '../../builder/dnf.ts';
-import { BuildLog } from '../../builder/exec.ts';
-import { parseKickstart } from '../../builder/kickstart/index.ts';
-import { type BuildProfile, parseProfile } from '../../builder/profile.ts';
+} from '../../builder/rootfs/dnf.ts';
+import { HvError } from '../../common/index.ts';
 import { type ManifestJson, type SpdxDocument, writeManifests } from '../../manifests/index.ts';
-import { HvError } from '../../node-runtime/index.ts';
 import { buildFixtureRepo, type FixtureRepo } from '../fixtures/rpm/repo.ts';
 import { mountsBelow, REPO, requireRoot, requireTools } from '../helpers/env.ts';
 

@@ -16,9 +16,9 @@ import {
   planDisk,
   requiredDiskBytes,
   sfdiskScript,
-} from '../../builder/isotodisk-layout.ts';
-import { devnumOf, rootDisks } from '../../builder/isotodisk-target.ts';
-import { HvError } from '../../node-runtime/index.ts';
+} from '../../builder/disk/layout.ts';
+import { devnumOf, rootDisks } from '../../builder/disk/target.ts';
+import { HvError } from '../../common/index.ts';
 import { cli, requireRoot, requireTools } from '../helpers/env.ts';
 
 const TOOLS = {

@@ -9,7 +9,7 @@ import {
   parseKickstart,
   parseKickstartFile,
 } from '../../builder/kickstart/index.ts';
-import type { Report } from '../../node-runtime/errors.ts';
+import type { Report } from '../../common/index.ts';
 
 const ROOT = path.resolve('/ks');
 

@@ -1,7 +1,7 @@
 import test from 'ava';
-import { PROFILES_DIR } from '../../builder/build.ts';
-import { loadProfile, parseProfile } from '../../builder/profile.ts';
-import { HvError } from '../../node-runtime/index.ts';
+import { PROFILES_DIR } from '../../builder/build/build.ts';
+import { loadProfile, parseProfile } from '../../builder/kickstart/profile.ts';
+import { HvError } from '../../common/index.ts';
 
 const good = `name: n1
 version: 1.0.0

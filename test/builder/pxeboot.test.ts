@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import test, { type ExecutionContext } from 'ava';
 import { execa } from 'execa';
-import { isolinuxConfig, kernelArgs } from '../../builder/iso.ts';
+import { isolinuxConfig, kernelArgs } from '../../builder/iso/iso.ts';
 import {
   httpArgs,
   ipxeScript,
@@ -21,7 +21,7 @@ import {
   PLACEHOLDER_URL,
   parseIsolinuxConfig,
   pxelinuxConfig,
-} from '../../builder/pxeboot-files.ts';
+} from '../../builder/pxe/pxeboot-files.ts';
 import { cli, REPO, requireTools } from '../helpers/env.ts';
 
 const ISO_CFG = isolinuxConfig({

@@ -2,10 +2,10 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { KICKSTARTS_DIR, PROFILES_DIR } from '../../builder/build.ts';
+import { KICKSTARTS_DIR, PROFILES_DIR } from '../../builder/build/build.ts';
 import { parseKickstart } from '../../builder/kickstart/index.ts';
-import { loadProfile, parseProfile } from '../../builder/profile.ts';
-import { renderKickstart } from '../../builder/render.ts';
+import { loadProfile, parseProfile } from '../../builder/kickstart/profile.ts';
+import { renderKickstart } from '../../builder/kickstart/render.ts';
 
 function render(name: string): string {
   const { profile, file } = loadProfile(name, PROFILES_DIR);

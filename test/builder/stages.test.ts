@@ -16,13 +16,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import test from 'ava';
-import { inReleaseUrl } from '../../builder/apt.ts';
-import { checkBudgets, parseSize } from '../../builder/budgets.ts';
-import { parseProfile } from '../../builder/profile.ts';
-import { Progress } from '../../builder/progress.ts';
-import { firstTreeDifference } from '../../builder/repro.ts';
-import { hashFolder, hashInputs, StageCache } from '../../builder/stage-cache.ts';
-import { HvError } from '../../node-runtime/index.ts';
+import { checkBudgets, parseSize } from '../../builder/build/budgets.ts';
+import { Progress } from '../../builder/build/progress.ts';
+import { firstTreeDifference } from '../../builder/build/repro.ts';
+import { hashFolder, hashInputs, StageCache } from '../../builder/build/stage-cache.ts';
+import { parseProfile } from '../../builder/kickstart/profile.ts';
+import { inReleaseUrl } from '../../builder/rootfs/apt.ts';
+import { HvError } from '../../common/index.ts';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'hvnode-stages-'));
 

@@ -17,9 +17,12 @@ import { dirname, join, relative } from 'node:path';
 import { execa } from 'execa';
 import { cli, REPO } from './env.ts';
 
-const INPUT_DIRS = ['builder', 'kickstarts', 'blacklist', 'node-runtime', 'manifests'];
-/** Sources that never reach the image: the other outputs' writers and the builder's CLI. */
-const NOT_IN_IMAGE = /^builder\/(pxeboot|isotodisk|dnf|cli)[^/]*\.ts$/;
+const INPUT_DIRS = ['builder', 'common', 'kickstarts', 'blacklist', 'node-runtime', 'manifests'];
+/**
+ * Sources that neither reach the ISO nor run while it is built: the writers of the other outputs
+ * and the dnf backend. The CLI is not among them: the build runs through it.
+ */
+const NOT_IN_IMAGE = /^builder\/(pxe\/|disk\/|rootfs\/dnf\.ts$)/;
 const ROOT = '/var/tmp/hvnode-test-iso';
 const KEEP = 3;
 

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { formatDiagnostic, formatError, HvError, notBuiltYet, Report } from '../../node-runtime/index.ts';
+import { formatDiagnostic, formatError, HvError, notBuiltYet, Report } from '../../common/index.ts';
 
 test('a report keeps every problem, sorted by position, and is fatal only with an error', (t) => {
   const r = new Report();

@@ -9,7 +9,7 @@ import { basename, join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import test from 'ava';
 import { execa } from 'execa';
-import { makeInstalledGrubPayload } from '../../builder/grub.ts';
+import { makeInstalledGrubPayload } from '../../builder/iso/grub.ts';
 import { autoinstall } from '../../node-runtime/install/autoinstall.ts';
 import { parseWipefs } from '../../node-runtime/install/disks.ts';
 import { runTool } from '../../node-runtime/install/run.ts';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { execa } from 'execa';
-import { makeInstalledGrubPayload } from '../../builder/grub.ts';
+import { makeInstalledGrubPayload } from '../../builder/iso/grub.ts';
 import {
   formatGrubEnv,
   GRUBENV_SIZE,

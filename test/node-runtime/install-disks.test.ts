@@ -4,8 +4,8 @@ import { dirname, join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import test from 'ava';
 import { execa } from 'execa';
+import { HvError } from '../../common/index.ts';
 import { parseCmdline } from '../../node-runtime/config/index.ts';
-import { HvError } from '../../node-runtime/errors.ts';
 import {
   checkDisksFree,
   type Disk,

@@ -1,6 +1,6 @@
 import test from 'ava';
+import { HvError } from '../../common/index.ts';
 import { parseCmdline, type VolumeSizes } from '../../node-runtime/config/index.ts';
-import { HvError } from '../../node-runtime/errors.ts';
 import {
   defaultSwapMiB,
   formatLayout,

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import test from 'ava';
+import { HvError } from '../../common/index.ts';
 import { type NodeConfig, parseCmdline } from '../../node-runtime/config/index.ts';
-import { HvError } from '../../node-runtime/errors.ts';
 import {
   hostnameToApply,
   hostsFile,

@@ -5,9 +5,8 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Ajv } from 'ajv';
 import { isNode, LineCounter, parseDocument } from 'yaml';
-import { dataError, ExitCode, HvError, Report } from '../node-runtime/errors.ts';
-import { describeSchemaError } from '../node-runtime/schema-errors.ts';
-import { SIZE_PATTERN } from './budgets.ts';
+import { dataError, describeSchemaError, ExitCode, HvError, Report } from '../../common/index.ts';
+import { SIZE_PATTERN } from '../build/budgets.ts';
 
 export type Compression = 'xz' | 'zstd';
 

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, utimesSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { type BuildLog, removeTree, run } from './exec.ts';
+import { type BuildLog, removeTree, run } from '../exec.ts';
 
 export type CacheStatus = 'hit' | 'miss' | 'off';
 

@@ -13,8 +13,8 @@ import {
   renameSync,
 } from 'node:fs';
 import { join, relative } from 'node:path';
+import { run } from '../exec.ts';
 import { type BuildOptions, type BuildReport, buildImage, removeTree } from './build.ts';
-import { run } from './exec.ts';
 
 export interface ReproOutput {
   name: string;

@@ -3,9 +3,9 @@
 
 import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HvError } from '../node-runtime/index.ts';
-import type { BuildContext } from './context.ts';
-import { run } from './exec.ts';
+import { HvError } from '../../common/index.ts';
+import type { BuildContext } from '../build/context.ts';
+import { run } from '../exec.ts';
 import { type BootEntry, bootEntries, grubConfig, makeFatImage, makeGrubImage } from './grub.ts';
 
 export const ISOLINUX_DIR = '/usr/lib/ISOLINUX';

@@ -2,8 +2,8 @@
 // boot settings read from the ISO's isolinux.cfg and rewritten for a disk.
 
 import { createHash, randomUUID } from 'node:crypto';
-import { dataError } from '../node-runtime/index.ts';
-import { readSyslinuxMenu } from './iso.ts';
+import { dataError } from '../../common/index.ts';
+import { readSyslinuxMenu } from '../iso/iso.ts';
 
 export const SECTOR = 512;
 export const MiB = 2 ** 20;

@@ -22,9 +22,10 @@ import {
   type MinimizeReport,
   minimize,
   treeBytes,
-} from '../blacklist/index.ts';
-import { writeManifests } from '../manifests/index.ts';
-import { HvError, Report } from '../node-runtime/index.ts';
+} from '../../blacklist/index.ts';
+import { HvError, Report } from '../../common/index.ts';
+import { writeManifests } from '../../manifests/index.ts';
+import { BuildLog, removeTree, requireTools, run } from '../exec.ts';
 import {
   type AptPlan,
   buildRootfs,
@@ -33,24 +34,23 @@ import {
   planApt,
   readHostSources,
   repoMetadataDigest,
-} from './apt.ts';
+} from '../rootfs/apt.ts';
+import { buildRootfsDnf, planDnf, rootfsBackend } from '../rootfs/dnf.ts';
 import { checkBudgets } from './budgets.ts';
 import { applyCommands, installRuntime } from './configure.ts';
 import type { BuildContext } from './context.ts';
-import { buildRootfsDnf, planDnf, rootfsBackend } from './dnf.ts';
-import { BuildLog, removeTree, requireTools, run } from './exec.ts';
 
 export { removeTree };
 
-import { makeIso, makeSquashfs, stageIsoTree } from './iso.ts';
-import { parseKickstart } from './kickstart/index.ts';
-import { loadProfile } from './profile.ts';
+import { makeIso, makeSquashfs, stageIsoTree } from '../iso/iso.ts';
+import { parseKickstart } from '../kickstart/index.ts';
+import { loadProfile } from '../kickstart/profile.ts';
+import { renderKickstart } from '../kickstart/render.ts';
 import type { Progress } from './progress.ts';
-import { renderKickstart } from './render.ts';
 import { runPostScripts } from './scripts.ts';
 import { type CacheStatus, hashFolder, hashInputs, StageCache } from './stage-cache.ts';
 
-export const REPO_DIR = resolve(import.meta.dirname, '..');
+export const REPO_DIR = resolve(import.meta.dirname, '../..');
 export const PROFILES_DIR = join(REPO_DIR, 'kickstarts', 'profiles');
 export const KICKSTARTS_DIR = join(REPO_DIR, 'kickstarts');
 
@@ -334,7 +334,7 @@ async function rootfsKey(ctx: BuildContext, plan: AptPlan): Promise<string | und
     mmdebstrap,
     dracut: hashFolder(join(ctx.repoDir, 'builder', 'dracut')),
     // how the stage runs mmdebstrap (options and hooks)
-    recipe: hashInputs(readFileSync(join(ctx.repoDir, 'builder', 'apt.ts'), 'utf8')),
+    recipe: hashInputs(readFileSync(join(ctx.repoDir, 'builder', 'rootfs', 'apt.ts'), 'utf8')),
     epoch: ctx.env.SOURCE_DATE_EPOCH,
   });
 }

@@ -9,8 +9,8 @@ import {
   grubMenuStart,
   grubQuote,
   INSTALLED_EARLY_CONFIG,
-} from '../node-runtime/install/bootloader.ts';
-import { type BuildLog, run } from './exec.ts';
+} from '../../node-runtime/install/bootloader.ts';
+import { type BuildLog, run } from '../exec.ts';
 
 export const GRUB_LIB = '/usr/lib/grub';
 

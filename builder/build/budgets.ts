@@ -1,8 +1,8 @@
 // Size budgets: `budgets: { iso: 150MB }` in a profile fails the build when an artifact is
 // bigger, with the measured figure. Units are decimal (MB = 10^6 bytes) or binary (MiB = 2^20).
 
-import { HvError } from '../node-runtime/index.ts';
-import type { BuildProfile } from './profile.ts';
+import { HvError } from '../../common/index.ts';
+import type { BuildProfile } from '../kickstart/profile.ts';
 
 export const BUDGET_KEYS = ['iso', 'squashfs', 'initrd'] as const;
 export type BudgetKey = (typeof BUDGET_KEYS)[number];

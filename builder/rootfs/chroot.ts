@@ -6,8 +6,8 @@
 // the build's pipes open or the image's files busy.
 
 import { join } from 'node:path';
-import type { BuildContext } from './context.ts';
-import { type RunOptions, run } from './exec.ts';
+import type { BuildContext } from '../build/context.ts';
+import { type RunOptions, run } from '../exec.ts';
 
 const CHROOT_ENV = [
   'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',

@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import Handlebars from 'handlebars';
-import { dataError } from '../node-runtime/errors.ts';
+import { dataError } from '../../common/index.ts';
 import type { BuildProfile } from './profile.ts';
 
 export interface RenderInput {

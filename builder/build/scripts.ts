@@ -3,10 +3,10 @@
 
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { HvError } from '../node-runtime/index.ts';
-import { inChroot, onHost, rootPath } from './chroot.ts';
+import { HvError } from '../../common/index.ts';
+import type { KsScript } from '../kickstart/index.ts';
+import { inChroot, onHost, rootPath } from '../rootfs/chroot.ts';
 import type { BuildContext } from './context.ts';
-import type { KsScript } from './kickstart/index.ts';
 
 export async function runPostScripts(ctx: BuildContext, root: string, liveRoot: string): Promise<void> {
   const scripts = ctx.kickstart.scripts.filter((s) => s.kind === 'post');

@@ -22,9 +22,9 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants, createGzip } from 'node:zlib';
-import { type Command, dataError, ExitCode, HvError } from '../node-runtime/index.ts';
-import { requireTools, run } from './exec.ts';
-import { SYSLINUX_BIOS_DIR, SYSLINUX_MODULES } from './iso.ts';
+import { type Command, dataError, ExitCode, HvError } from '../../common/index.ts';
+import { requireTools, run } from '../exec.ts';
+import { SYSLINUX_BIOS_DIR, SYSLINUX_MODULES } from '../iso/iso.ts';
 import {
   CPIO_MAX_FILE,
   cpioOfFile,

@@ -3,8 +3,8 @@
 // inside the initrd (as livecd-iso-to-pxeboot did).
 
 import { createReadStream } from 'node:fs';
-import { bootEntries } from './grub.ts';
-import { readSyslinuxMenu, syslinuxConfig } from './iso.ts';
+import { bootEntries } from '../iso/grub.ts';
+import { readSyslinuxMenu, syslinuxConfig } from '../iso/iso.ts';
 
 /** What iso-to-pxeboot needs from the ISO's isolinux.cfg. */
 export interface IsoMenu {

@@ -3,13 +3,14 @@
 
 import { chmodSync, copyFileSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { dataError, formatRelease, runtimeVersion } from '../node-runtime/index.ts';
-import { GRUB_PAYLOAD_DIR } from '../node-runtime/install/bootloader.ts';
+import { dataError, runtimeVersion } from '../../common/index.ts';
+import { formatRelease } from '../../node-runtime/index.ts';
+import { GRUB_PAYLOAD_DIR } from '../../node-runtime/install/bootloader.ts';
+import { makeInstalledGrubPayload } from '../iso/grub.ts';
+import type { KsCommand } from '../kickstart/index.ts';
+import { inChroot, rootPath } from '../rootfs/chroot.ts';
 import { bundleRuntime } from './bundle.ts';
-import { inChroot, rootPath } from './chroot.ts';
 import type { BuildContext } from './context.ts';
-import { makeInstalledGrubPayload } from './grub.ts';
-import type { KsCommand } from './kickstart/index.ts';
 
 function put(root: string, path: string, content: string, mode = 0o644): void {
   const file = rootPath(root, path);

@@ -1,8 +1,8 @@
 // What every build stage gets: the validated inputs, where to work, and how to report.
 
-import type { BuildLog } from './exec.ts';
-import type { Kickstart } from './kickstart/index.ts';
-import type { BuildProfile } from './profile.ts';
+import type { BuildLog } from '../exec.ts';
+import type { Kickstart } from '../kickstart/index.ts';
+import type { BuildProfile } from '../kickstart/profile.ts';
 
 export interface BuildContext {
   profile: BuildProfile;

@@ -5,13 +5,13 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseControl } from '../manifests/index.ts';
-import { Report } from '../node-runtime/errors.ts';
+import { Report } from '../../common/index.ts';
+import { parseControl } from '../../manifests/index.ts';
+import type { BuildContext } from '../build/context.ts';
+import { shellQuote } from '../exec.ts';
+import type { Kickstart } from '../kickstart/index.ts';
+import type { BuildProfile } from '../kickstart/profile.ts';
 import { runIsolated } from './chroot.ts';
-import type { BuildContext } from './context.ts';
-import { shellQuote } from './exec.ts';
-import type { Kickstart } from './kickstart/index.ts';
-import type { BuildProfile } from './profile.ts';
 
 export interface AptSource {
   types: string[];

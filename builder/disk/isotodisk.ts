@@ -22,9 +22,9 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { type Command, dataError, ExitCode, HvError } from '../node-runtime/index.ts';
-import { BuildLog, requireTools, run } from './exec.ts';
-import { bootEntries, GRUB_LIB, grubConfig, makeFatImage, makeGrubImage } from './grub.ts';
+import { type Command, dataError, ExitCode, HvError } from '../../common/index.ts';
+import { BuildLog, requireTools, run } from '../exec.ts';
+import { bootEntries, GRUB_LIB, grubConfig, makeFatImage, makeGrubImage } from '../iso/grub.ts';
 import {
   checkExtraKernelArgs,
   DATA_SLACK_MiB,
@@ -43,9 +43,9 @@ import {
   requiredDiskBytes,
   type Scheme,
   sfdiskScript,
-} from './isotodisk-layout.ts';
-import { checkDeviceFree, confirmErase, inspectTarget, type Target } from './isotodisk-target.ts';
-import { type DiskPieces, makeExt4, wipeEnds, writeDisk } from './isotodisk-write.ts';
+} from './layout.ts';
+import { checkDeviceFree, confirmErase, inspectTarget, type Target } from './target.ts';
+import { type DiskPieces, makeExt4, wipeEnds, writeDisk } from './write.ts';
 
 const WHERE = 'hvnode iso-to-disk';
 const TOOLS = ['xorriso', 'sfdisk', 'mkfs.ext4', 'debugfs', 'mkfs.fat', 'mcopy', 'mmd', 'grub-mkimage'];

@@ -3,7 +3,7 @@
 
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { runtimeVersion } from '../node-runtime/index.ts';
+import { runtimeVersion } from '../../common/index.ts';
 
 /** Installed name on the node → entry point in node-runtime/. */
 export const NODE_COMMANDS: Record<string, string> = {

@@ -7,12 +7,12 @@
 
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ExitCode, HvError, Report } from '../node-runtime/errors.ts';
+import { ExitCode, HvError, Report } from '../../common/index.ts';
+import type { BuildContext } from '../build/context.ts';
+import { requireTools } from '../exec.ts';
+import type { Kickstart, KsCommand, KsPackageItem, SourcePos } from '../kickstart/index.ts';
+import type { BuildProfile } from '../kickstart/profile.ts';
 import { runIsolated } from './chroot.ts';
-import type { BuildContext } from './context.ts';
-import { requireTools } from './exec.ts';
-import type { Kickstart, KsCommand, KsPackageItem, SourcePos } from './kickstart/index.ts';
-import type { BuildProfile } from './profile.ts';
 
 export type RootfsBackend = 'apt' | 'dnf';
 

@@ -14,7 +14,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
-import { dataError, ExitCode, HvError } from '../node-runtime/index.ts';
+import { dataError, ExitCode, HvError } from '../../common/index.ts';
 
 const WHERE = 'hvnode iso-to-disk';
 

@@ -1,0 +1,8 @@
+// The shared kernel of every component: the report/error model, the CLI kit, schema error
+// wording, the version, and the boot-menu model that both the ISO builder and the on-node
+// installer write. Components import this file only, never a file inside common/.
+export * from './boot/grub-bios.ts';
+export * from './cli-kit.ts';
+export * from './errors.ts';
+export * from './schema-errors.ts';
+export * from './version.ts';
