@@ -4,7 +4,16 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { Report } from '../../common/index.ts';
+import { normalizeImagePath, Report } from '../../common/index.ts';
+import {
+  KS_ANACONDA_COMMANDS,
+  KS_COMMANDS,
+  KS_REMOVED_COMMANDS,
+  KS_SECTIONS,
+  type KsCommandInfo,
+  nearest,
+  type OptionKind,
+} from './commands.ts';
 import type {
   Kickstart,
   KsCommand,
@@ -20,6 +29,10 @@ export interface ParseOptions {
   file: string;
   /** Reads an included file; undefined means it is missing. Defaults to reading from disk. */
   readFile?: (absPath: string) => string | undefined;
+  /** Warn about every command that is valid kickstart but that the builder does not act on. */
+  reportNotActedOn?: boolean;
+  /** `ks check --strict`: implies reportNotActedOn, and every warning becomes an error. */
+  strict?: boolean;
 }
 
 type Options = Record<string, string | true>;
@@ -29,32 +42,24 @@ interface Args {
   positional: string[];
 }
 
-/** flag: takes no value; value: any string; int: a whole number; a list: one of these words. */
-type OptionKind = 'flag' | 'value' | 'int' | readonly string[];
-type OptionSpec = Readonly<Record<string, OptionKind>>;
-
-interface CommandSpec {
+/** How a command (or section header) line is checked: pykickstart's facts plus the builder's own rules. */
+interface CommandSpec extends KsCommandInfo {
   actedOn: boolean;
-  /** Undefined: options are passed through unchecked (auth/authconfig hand theirs to authconfig). */
-  options?: OptionSpec;
-  /** How many positional arguments the command takes (none when absent), and what they are. */
-  args?: { min: number; max: number; what?: string };
   /** Only one makes sense: a repeat replaces the earlier one, with a warning. */
   single?: boolean;
-  /** Groups of options of which at most one may be given. */
-  exclusive?: readonly (readonly string[])[];
+  /** Options pykickstart knows that the builder refuses: the reason (an error). */
+  unsupported?: Readonly<Record<string, string>>;
   /** A requirement the option table cannot express; returns the error message when unmet. */
   require?: (args: Args) => string | undefined;
 }
 
-// Option names follow pykickstart's (case-sensitive) spelling for the Fedora/EL releases that
-// livecd kickstarts target. Only what the builder can honour is listed where it acts on the
-// command: e.g. repo/url --metalink is rejected because the builder's dnf config has no metalink.
-const COMMAND_SPECS: Record<string, CommandSpec> = {
-  auth: { actedOn: false, args: { min: 0, max: Number.POSITIVE_INFINITY } },
-  authconfig: { actedOn: false, args: { min: 0, max: Number.POSITIVE_INFINITY } },
+const METALINK = "the builder's dnf/apt configuration has no metalink support: use --baseurl or --mirrorlist";
+
+// The commands the builder acts on, checked more strictly than pykickstart does. Option names
+// follow pykickstart's (case-sensitive) spelling; what the builder cannot honour is refused here,
+// e.g. repo/url --metalink. Every other command is checked against pykickstart's table only.
+const BUILDER_SPECS: Record<string, Omit<CommandSpec, 'actedOn'>> = {
   bootloader: {
-    actedOn: true,
     single: true,
     options: {
       append: 'value',
@@ -69,45 +74,11 @@ const COMMAND_SPECS: Record<string, CommandSpec> = {
       disabled: 'flag',
       nombr: 'flag',
       extlinux: 'flag',
+      sdboot: 'flag',
     },
-  },
-  clearpart: {
-    actedOn: false,
-    options: {
-      all: 'flag',
-      linux: 'flag',
-      none: 'flag',
-      list: 'value',
-      drives: 'value',
-      initlabel: 'flag',
-      disklabel: 'value',
-      cdl: 'flag',
-    },
-    exclusive: [['all', 'linux', 'none', 'list']],
-  },
-  device: { actedOn: false, options: { opts: 'value' }, args: { min: 0, max: 2 } },
-  firewall: {
-    actedOn: false,
-    options: {
-      enabled: 'flag',
-      enable: 'flag',
-      disabled: 'flag',
-      disable: 'flag',
-      port: 'value',
-      trust: 'value',
-      service: 'value',
-      'remove-service': 'value',
-      'use-system-defaults': 'flag',
-      ssh: 'flag',
-      smtp: 'flag',
-      http: 'flag',
-      ftp: 'flag',
-      telnet: 'flag',
-    },
-    exclusive: [['enabled', 'enable', 'disabled', 'disable']],
+    removedOptions: KS_COMMANDS.bootloader?.removedOptions,
   },
   keyboard: {
-    actedOn: true,
     single: true,
     options: { vckeymap: 'value', xlayouts: 'value', switch: 'value' },
     args: { min: 0, max: 1 },
@@ -117,73 +88,11 @@ const COMMAND_SPECS: Record<string, CommandSpec> = {
         : undefined,
   },
   lang: {
-    actedOn: true,
     single: true,
     options: { addsupport: 'value' },
     args: { min: 1, max: 1, what: 'a language, e.g. "lang en_US.UTF-8"' },
   },
-  network: {
-    actedOn: false,
-    options: {
-      bootproto: ['dhcp', 'bootp', 'static', 'ibft', 'query'],
-      device: 'value',
-      hostname: 'value',
-      ip: 'value',
-      netmask: 'value',
-      gateway: 'value',
-      nameserver: 'value',
-      onboot: 'value',
-      activate: 'flag',
-      'no-activate': 'flag',
-      noipv4: 'flag',
-      noipv6: 'flag',
-      ipv6: 'value',
-      ipv6gateway: 'value',
-      nodefroute: 'flag',
-      nodns: 'flag',
-      mtu: 'int',
-      ethtool: 'value',
-      essid: 'value',
-      wepkey: 'value',
-      wpakey: 'value',
-      dhcpclass: 'value',
-      vlanid: 'int',
-      interfacename: 'value',
-      bondslaves: 'value',
-      bondopts: 'value',
-      bridgeslaves: 'value',
-      bridgeopts: 'value',
-      teamslaves: 'value',
-      teamconfig: 'value',
-      bindto: ['mac'],
-    },
-  },
-  part: {
-    actedOn: false,
-    options: {
-      size: 'int',
-      grow: 'flag',
-      maxsize: 'int',
-      noformat: 'flag',
-      onpart: 'value',
-      usepart: 'value',
-      ondisk: 'value',
-      ondrive: 'value',
-      asprimary: 'flag',
-      fstype: 'value',
-      fsoptions: 'value',
-      fsprofile: 'value',
-      mkfsoptions: 'value',
-      label: 'value',
-      recommended: 'flag',
-      encrypted: 'flag',
-      passphrase: 'value',
-      resize: 'flag',
-    },
-    args: { min: 1, max: 1, what: 'a mount point, e.g. "part / --size=4096"' },
-  },
   repo: {
-    actedOn: true,
     options: {
       name: 'value',
       baseurl: 'value',
@@ -199,6 +108,7 @@ const COMMAND_SPECS: Record<string, CommandSpec> = {
       sslclientkey: 'value',
       install: 'flag',
     },
+    unsupported: { metalink: METALINK },
     exclusive: [['baseurl', 'mirrorlist']],
     require: (a) => {
       if (a.options.name === undefined) return 'repo needs --name';
@@ -209,7 +119,6 @@ const COMMAND_SPECS: Record<string, CommandSpec> = {
     },
   },
   rootpw: {
-    actedOn: true,
     single: true,
     options: { iscrypted: 'flag', plaintext: 'flag', lock: 'flag', 'allow-ssh': 'flag' },
     args: { min: 0, max: 1 },
@@ -219,31 +128,21 @@ const COMMAND_SPECS: Record<string, CommandSpec> = {
         ? 'rootpw needs a password (or --lock)'
         : undefined,
   },
-  selinux: {
-    actedOn: false,
-    single: true,
-    options: { enforcing: 'flag', permissive: 'flag', disabled: 'flag' },
-    exclusive: [['enforcing', 'permissive', 'disabled']],
-  },
   services: {
-    actedOn: true,
     options: { enabled: 'value', disabled: 'value' },
     require: (a) =>
       a.options.enabled === undefined && a.options.disabled === undefined
         ? 'services needs --enabled= or --disabled='
         : undefined,
   },
-  shutdown: { actedOn: false },
-  reboot: { actedOn: false, options: { eject: 'flag', kexec: 'flag' } },
-  poweroff: { actedOn: false },
   timezone: {
-    actedOn: true,
     single: true,
-    options: { utc: 'flag', isUtc: 'flag', nontp: 'flag', ntpservers: 'value' },
+    options: { utc: 'flag', nontp: 'flag', ntpservers: 'value' },
+    aliases: KS_COMMANDS.timezone?.aliases,
+    deprecatedOptions: KS_COMMANDS.timezone?.deprecatedOptions,
     args: { min: 1, max: 1, what: 'a time zone, e.g. "timezone --utc Europe/Paris"' },
   },
   url: {
-    actedOn: true,
     single: true,
     options: {
       url: 'value',
@@ -254,6 +153,7 @@ const COMMAND_SPECS: Record<string, CommandSpec> = {
       sslclientcert: 'value',
       sslclientkey: 'value',
     },
+    unsupported: { metalink: METALINK },
     exclusive: [['url', 'mirrorlist']],
     require: (a) =>
       a.options.url === undefined && a.options.mirrorlist === undefined
@@ -261,7 +161,6 @@ const COMMAND_SPECS: Record<string, CommandSpec> = {
         : undefined,
   },
   user: {
-    actedOn: true,
     options: {
       name: 'value',
       groups: 'value',
@@ -278,59 +177,46 @@ const COMMAND_SPECS: Record<string, CommandSpec> = {
     exclusive: [['iscrypted', 'plaintext']],
     require: (a) => (a.options.name === undefined ? 'user needs --name' : undefined),
   },
-  xconfig: {
-    actedOn: false,
-    options: {
-      startxonboot: 'flag',
-      defaultdesktop: 'value',
-      driver: 'value',
-      depth: 'int',
-      resolution: 'value',
-      videoram: 'value',
-      monitor: 'value',
-      noprobe: 'flag',
-      hsync: 'value',
-      vsync: 'value',
-    },
-  },
-  skipx: { actedOn: false },
-  zerombr: { actedOn: false },
 };
-const COMMANDS = new Map(Object.entries(COMMAND_SPECS));
 
+/** Every command the parser accepts: the builder's specs first, pykickstart's table for the rest. */
+const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map([
+  ...Object.entries(KS_COMMANDS).map(([name, info]): [string, CommandSpec] => [
+    name,
+    { ...info, actedOn: false },
+  ]),
+  ...Object.entries(BUILDER_SPECS).map(([name, spec]): [string, CommandSpec] => [
+    name,
+    { ...spec, actedOn: true },
+  ]),
+]);
+
+/** Names that stand for another command: the parsed command keeps the canonical name. */
 const COMMAND_ALIASES = new Map([['partition', 'part']]);
 
-export const KNOWN_COMMANDS: ReadonlyMap<string, { actedOn: boolean }> = new Map(
-  [...COMMANDS.keys(), ...COMMAND_ALIASES.keys()].sort().map((name) => {
+export type KsCommandStatus = 'current' | 'deprecated' | 'removed';
+
+/** Every command name pykickstart knows (current, deprecated and removed), and whether the builder acts on it. */
+export const KNOWN_COMMANDS: ReadonlyMap<string, { actedOn: boolean; status: KsCommandStatus }> = new Map(
+  [...COMMANDS.keys(), ...Object.keys(KS_REMOVED_COMMANDS)].sort().map((name) => {
     const spec = COMMANDS.get(COMMAND_ALIASES.get(name) ?? name);
-    return [name, { actedOn: spec?.actedOn ?? false }];
+    const status: KsCommandStatus = !spec ? 'removed' : spec.deprecated ? 'deprecated' : 'current';
+    return [name, { actedOn: spec?.actedOn ?? false, status }];
   }),
 );
 
-const PACKAGES_OPTIONS: OptionSpec = {
-  excludedocs: 'flag',
-  nobase: 'flag',
-  nocore: 'flag',
-  ignoremissing: 'flag',
-  default: 'flag',
-  instLangs: 'value',
-  multilib: 'flag',
-  excludeWeakdeps: 'flag',
-  retries: 'int',
-  timeout: 'int',
-};
-
-const SCRIPT_OPTIONS: Readonly<Record<KsScript['kind'], OptionSpec>> = {
-  pre: { interpreter: 'value', erroronfail: 'flag', log: 'value' },
-  post: { interpreter: 'value', erroronfail: 'flag', log: 'value', nochroot: 'flag' },
-};
-
-/** Sections pykickstart knows that the builder skips (body up to %end is dropped). */
-const IGNORED_SECTIONS = new Set(['%pre-install', '%onerror', '%traceback', '%addon', '%anaconda']);
-const SECTION_HEADERS = new Set(['%packages', '%pre', '%post', ...IGNORED_SECTIONS]);
+/** Sections the builder reads; the others are checked and skipped with a warning. */
+const USED_SECTIONS = new Set(['%packages', '%pre', '%post']);
+const SECTION_HEADERS = new Set(Object.keys(KS_SECTIONS));
 
 /** Group options a %packages line may carry; dnf's group install has no use for them here. */
 const GROUP_OPTIONS = new Set(['--nodefaults', '--optional']);
+
+/** Option spellings written by formatKickstart where pykickstart prefers another than the stored key. */
+const PREFERRED_SPELLING: Readonly<Record<string, string>> = {
+  instLangs: 'inst-langs',
+  excludeWeakdeps: 'exclude-weakdeps',
+};
 
 const DEFAULT_INTERPRETER = '/bin/sh';
 
@@ -398,14 +284,15 @@ function firstWord(line: string): string {
   return line.trim().split(/\s+/, 1)[0] ?? '';
 }
 
-function parseArgs(
-  tokens: string[],
-  spec: OptionSpec | undefined,
-  what: string,
-  at: SourcePos,
-  report: Report,
-): Args {
+/** What parseArgs needs to know about a command or section header. */
+type ArgRules = Pick<
+  CommandSpec,
+  'options' | 'aliases' | 'deprecatedOptions' | 'removedOptions' | 'unsupported'
+>;
+
+function parseArgs(tokens: string[], rules: ArgRules, what: string, at: SourcePos, report: Report): Args {
   const args: Args = { options: {}, positional: [] };
+  const spec = rules.options;
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i] as string;
     if (!token.startsWith('--') || token === '--') {
@@ -413,19 +300,46 @@ function parseArgs(
       continue;
     }
     const eq = token.indexOf('=');
-    const name = eq < 0 ? token.slice(2) : token.slice(2, eq);
+    const spelled = eq < 0 ? token.slice(2) : token.slice(2, eq);
     let value = eq < 0 ? undefined : token.slice(eq + 1);
+    const name = rules.aliases && Object.hasOwn(rules.aliases, spelled) ? rules.aliases[spelled] : spelled;
     let kind: OptionKind | undefined;
     if (spec === undefined) kind = value === undefined ? 'flag' : 'value';
-    else kind = Object.hasOwn(spec, name) ? spec[name] : undefined;
+    else kind = name !== undefined && Object.hasOwn(spec, name) ? spec[name] : undefined;
 
-    if (kind === undefined) {
-      report.error(`unknown option --${name} for ${what}`, at);
+    if (rules.unsupported && Object.hasOwn(rules.unsupported, spelled)) {
+      report.error(`--${spelled} is not supported by the builder for ${what}`, {
+        ...at,
+        hint: rules.unsupported[spelled],
+      });
       continue;
+    }
+    if (name === undefined || kind === undefined) {
+      const removed = rules.removedOptions?.[spelled];
+      if (removed !== undefined && Object.hasOwn(rules.removedOptions ?? {}, spelled)) {
+        report.error(`option --${spelled} of ${what} was removed from kickstart`, { ...at, hint: removed });
+        continue;
+      }
+      const known = [...Object.keys(spec ?? {}), ...Object.keys(rules.aliases ?? {})];
+      const near = nearest(spelled, known);
+      report.error(`unknown option --${spelled} for ${what}`, {
+        ...at,
+        ...(near !== undefined ? { hint: `did you mean --${near}?` } : {}),
+      });
+      continue;
+    }
+    const deprecated = rules.deprecatedOptions;
+    if (deprecated && Object.hasOwn(deprecated, spelled)) {
+      report.warning(`option --${spelled} of ${what} is deprecated`, { ...at, hint: deprecated[spelled] });
     }
     if (kind === 'flag') {
       if (value === undefined) args.options[name] = true;
-      else report.error(`--${name} takes no value`, { ...at, hint: `write --${name} alone` });
+      else report.error(`--${spelled} takes no value`, { ...at, hint: `write --${spelled} alone` });
+      continue;
+    }
+    if (kind === 'optional') {
+      // pykickstart's nargs="?": the value only counts when written --opt=VALUE here.
+      args.options[name] = value === undefined || value === '' ? true : value;
       continue;
     }
     if (value === undefined) {
@@ -436,11 +350,11 @@ function parseArgs(
       }
     }
     if (value === undefined || value === '') {
-      report.error(`missing value for --${name}`, { ...at, hint: `write --${name}=VALUE` });
+      report.error(`missing value for --${spelled}`, { ...at, hint: `write --${spelled}=VALUE` });
     } else if (kind === 'int' && !/^-?\d+$/.test(value)) {
-      report.error(`--${name} needs a whole number, not "${value}"`, at);
+      report.error(`--${spelled} needs a whole number, not "${value}"`, at);
     } else if (typeof kind !== 'string' && !kind.includes(value)) {
-      report.error(`--${name} must be one of ${kind.join(', ')}, not "${value}"`, at);
+      report.error(`--${spelled} must be one of ${kind.join(', ')}, not "${value}"`, at);
     } else {
       args.options[name] = value;
     }
@@ -448,26 +362,10 @@ function parseArgs(
   return args;
 }
 
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      row.push(Math.min((previous[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + cost));
-    }
-    previous = row;
-  }
-  return previous[b.length] ?? 0;
-}
-
 function unknownCommandHint(word: string): string {
   const known = [...KNOWN_COMMANDS.keys()];
-  const nearest = known
-    .map((name) => ({ name, distance: editDistance(name, word.toLowerCase()) }))
-    .filter((c) => c.distance <= 2)
-    .sort((a, b) => a.distance - b.distance)[0];
-  if (nearest) return `may be a typo of "${nearest.name}"`;
+  const near = nearest(word, known);
+  if (near !== undefined) return `may be a typo of "${near}"`;
   return `may be a typo; known commands: ${known.join(', ')}`;
 }
 
@@ -482,6 +380,7 @@ interface Source {
 type Section =
   | { kind: 'packages'; header: string; at: SourcePos; packages: KsPackages }
   | { kind: 'script'; header: string; at: SourcePos; script: KsScript; lines: string[] }
+  | { kind: 'anaconda'; header: string; at: SourcePos }
   | { kind: 'ignored'; header: string; at: SourcePos };
 
 class KickstartParser {
@@ -527,7 +426,7 @@ class KickstartParser {
     outer?: Section,
   ): void {
     const section = this.section;
-    if (section && section.kind !== 'packages') {
+    if (section && section.kind !== 'packages' && section.kind !== 'anaconda') {
       // Script bodies are kept verbatim: their comments and quoting belong to the interpreter.
       const word = firstWord(raw);
       if (word !== '%end' && !SECTION_HEADERS.has(word)) {
@@ -544,6 +443,7 @@ class KickstartParser {
     if (first === undefined) return;
     if (raw.trimStart().startsWith('%')) this.directive(first, rest, at, source, chain, outer);
     else if (section?.kind === 'packages') this.packageLine(section.packages, tokens, at);
+    else if (section?.kind === 'anaconda') this.anacondaLine(first, rest, at);
     else this.command(first, rest, at);
   }
 
@@ -579,9 +479,13 @@ class KickstartParser {
       this.openSection(name, args, at);
       return;
     }
+    const near = nearest(name, [...SECTION_HEADERS, '%include', '%ksappend', '%end']);
     this.report.error(`unknown section ${name}`, {
       ...at,
-      hint: `known: %packages, %pre, %post, %include, %ksappend, %end, ${[...IGNORED_SECTIONS].join(', ')}`,
+      hint:
+        near !== undefined
+          ? `did you mean ${near}?`
+          : `known: ${[...SECTION_HEADERS].join(', ')}, %include, %ksappend, %end`,
     });
   }
 
@@ -618,27 +522,39 @@ class KickstartParser {
   }
 
   private openSection(header: string, tokens: string[], at: SourcePos): void {
-    if (IGNORED_SECTIONS.has(header)) {
-      if (header === '%addon' && tokens.length === 0) this.report.error('%addon needs the add-on name', at);
+    const info = KS_SECTIONS[header] ?? {};
+    let options: Options = {};
+    if (header === '%addon') {
+      // %addon NAME [options]: the options belong to the add-on, which pykickstart does not know.
+      if (tokens.length === 0) this.report.error('%addon needs the add-on name', at);
+    } else {
+      const args = parseArgs(tokens, info, header, at, this.report);
+      options = args.options;
+      for (const arg of args.positional) this.report.error(`unexpected argument "${arg}" for ${header}`, at);
+      this.checkExclusive(header, info.exclusive, options, at);
+    }
+    if (!USED_SECTIONS.has(header)) {
       this.report.warning(`section ${header} is not used by the builder`, at);
-      this.section = { kind: 'ignored', header, at };
+      this.section = { kind: header === '%anaconda' ? 'anaconda' : 'ignored', header, at };
       return;
     }
-    const kind = header === '%packages' ? 'packages' : header === '%pre' ? 'pre' : 'post';
-    const spec = kind === 'packages' ? PACKAGES_OPTIONS : SCRIPT_OPTIONS[kind];
-    const { options, positional } = parseArgs(tokens, spec, header, at, this.report);
-    for (const arg of positional) this.report.error(`unexpected argument "${arg}" for ${header}`, at);
-
-    if (kind === 'packages') {
+    if (header === '%packages') {
       // Several %packages sections merge: the first one's position stands for all of them.
       this.kickstart.packages ??= { ...at, options: {}, include: [], exclude: [] };
       Object.assign(this.kickstart.packages.options, options);
       this.section = { kind: 'packages', header, at, packages: this.kickstart.packages };
       return;
     }
+    // a chroot %post's log lands in the image: an absolute path that stays below its root
+    if (header === '%post' && options.nochroot !== true && typeof options.log === 'string')
+      if (!options.log.startsWith('/') || normalizeImagePath(options.log) === undefined)
+        this.report.error(`%post --log=${options.log} is not a path inside the image`, {
+          ...at,
+          hint: 'give an absolute path with no ".." above the root, e.g. --log=/root/ks-post.log',
+        });
     const script: KsScript = {
       ...at,
-      kind,
+      kind: header === '%pre' ? 'pre' : 'post',
       nochroot: options.nochroot === true,
       interpreter: typeof options.interpreter === 'string' ? options.interpreter : DEFAULT_INTERPRETER,
       erroronfail: options.erroronfail === true,
@@ -646,6 +562,21 @@ class KickstartParser {
       body: '',
     };
     this.section = { kind: 'script', header, at, script, lines: [] };
+  }
+
+  /** A line of the %anaconda section: pykickstart knows only pwpolicy there. */
+  private anacondaLine(word: string, tokens: string[], at: SourcePos): void {
+    const spec = KS_ANACONDA_COMMANDS[word];
+    if (!spec) {
+      const near = nearest(word, Object.keys(KS_ANACONDA_COMMANDS));
+      this.report.error(`unknown %anaconda command "${word}"`, {
+        ...at,
+        hint: near !== undefined ? `may be a typo of "${near}"` : 'the %anaconda section only takes pwpolicy',
+      });
+      return;
+    }
+    const args = parseArgs(tokens, spec, word, at, this.report);
+    this.checkCommand(word, { ...spec, actedOn: false }, args, at);
   }
 
   private closeSection(): void {
@@ -686,11 +617,19 @@ class KickstartParser {
     const name = COMMAND_ALIASES.get(word) ?? word;
     const spec = COMMANDS.get(name);
     if (!spec) {
+      const removed = Object.hasOwn(KS_REMOVED_COMMANDS, word) ? KS_REMOVED_COMMANDS[word] : undefined;
+      if (removed) {
+        this.report.error(`kickstart command "${word}" was removed`, { ...at, hint: removed.removed });
+        return;
+      }
       this.report.error(`unknown kickstart command "${word}"`, { ...at, hint: unknownCommandHint(word) });
       return;
     }
+    if (spec.deprecated !== undefined) {
+      this.report.warning(`kickstart command "${word}" is deprecated`, { ...at, hint: spec.deprecated });
+    }
     const mark = this.report.entries.length;
-    const args = parseArgs(tokens, spec.options, name, at, this.report);
+    const args = parseArgs(tokens, spec, name, at, this.report);
     this.checkCommand(name, spec, args, at);
     // An invalid command is left out, so the result only holds commands the builder can trust.
     if (this.report.entries.slice(mark).some((d) => d.severity === 'error')) return;
@@ -701,6 +640,20 @@ class KickstartParser {
     if (name === 'repo') this.kickstart.repos.push(toRepo(command));
   }
 
+  private checkExclusive(
+    name: string,
+    exclusive: CommandSpec['exclusive'],
+    options: Options,
+    at: SourcePos,
+  ): void {
+    for (const group of exclusive ?? []) {
+      const given = group.filter((option) => options[option] !== undefined);
+      if (given.length > 1) {
+        this.report.error(`${name} takes only one of ${given.map((o) => `--${o}`).join(', ')}`, at);
+      }
+    }
+  }
+
   private checkCommand(name: string, spec: CommandSpec, args: Args, at: SourcePos): void {
     const { min, max, what } = spec.args ?? { min: 0, max: 0 };
     if (args.positional.length < min) {
@@ -709,11 +662,10 @@ class KickstartParser {
     for (const extra of args.positional.slice(max)) {
       this.report.error(`unexpected argument "${extra}" for ${name}`, at);
     }
-    for (const group of spec.exclusive ?? []) {
-      const given = group.filter((option) => args.options[option] !== undefined);
-      if (given.length > 1) {
-        this.report.error(`${name} takes only one of ${given.map((o) => `--${o}`).join(', ')}`, at);
-      }
+    this.checkExclusive(name, spec.exclusive, args.options, at);
+    const missing = (spec.required ?? []).filter((option) => args.options[option] === undefined);
+    if (missing.length > 0) {
+      this.report.error(`${name} needs ${missing.map((o) => `--${o}`).join(' and ')}`, at);
     }
     const unmet = spec.require?.(args);
     if (unmet !== undefined) this.report.error(unmet, at);
@@ -764,20 +716,45 @@ function readFromDisk(absPath: string): string | undefined {
   }
 }
 
+/** Adds the not-acted-on warnings and applies --strict, as `opts` asks. */
+function finish(kickstart: Kickstart, report: Report, opts: Omit<ParseOptions, 'file'>): void {
+  if (opts.reportNotActedOn || opts.strict) {
+    for (const c of kickstart.commands) {
+      if (c.actedOn) continue;
+      report.warning(`command "${c.name}" is valid kickstart but the builder does not act on it`, {
+        file: c.file,
+        line: c.line,
+        hint: 'it is kept in the flat kickstart and otherwise ignored',
+      });
+    }
+  }
+  if (opts.strict) {
+    for (const d of report.entries) {
+      if (d.severity !== 'warning') continue;
+      d.severity = 'error';
+      d.message += ' (--strict)';
+    }
+  }
+}
+
 export function parseKickstart(text: string, opts: ParseOptions): { kickstart: Kickstart; report: Report } {
   const parser = new KickstartParser(opts.readFile ?? readFromDisk);
   const top: Source = { name: opts.file, abs: path.resolve(opts.file) };
   parser.parseSource(text, top, [top]);
+  finish(parser.kickstart, parser.report, opts);
   return { kickstart: parser.kickstart, report: parser.report };
 }
 
-export function parseKickstartFile(file: string): { kickstart: Kickstart; report: Report } {
+export function parseKickstartFile(
+  file: string,
+  opts: Omit<ParseOptions, 'file' | 'readFile'> = {},
+): { kickstart: Kickstart; report: Report } {
   const text = readFromDisk(path.resolve(file));
   if (text === undefined) {
     const report = new Report().error('cannot read the kickstart file', { file, hint: 'check the path' });
     return { kickstart: { commands: [], repos: [], scripts: [], files: [] }, report };
   }
-  return parseKickstart(text, { file });
+  return parseKickstart(text, { ...opts, file });
 }
 
 // ---- formatting
@@ -788,9 +765,12 @@ function quote(word: string): string {
   return `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
-function formatOptions(options: Options): string {
+function formatOptions(options: Options, spelling: Readonly<Record<string, string>> = {}): string {
   return Object.entries(options)
-    .map(([name, value]) => (value === true ? ` --${name}` : ` --${name}=${quote(value)}`))
+    .map(([key, value]) => {
+      const name = Object.hasOwn(spelling, key) ? spelling[key] : key;
+      return value === true ? ` --${name}` : ` --${name}=${quote(value)}`;
+    })
     .join('');
 }
 
@@ -812,7 +792,7 @@ export function formatKickstart(ks: Kickstart): string {
     (c) => [c.name, ...c.positional.map(quote)].join(' ') + formatOptions(c.options),
   );
   if (ks.packages) {
-    lines.push('', `%packages${formatOptions(ks.packages.options)}`);
+    lines.push('', `%packages${formatOptions(ks.packages.options, PREFERRED_SPELLING)}`);
     for (const item of ks.packages.include) lines.push(quote(item.name));
     for (const item of ks.packages.exclude) lines.push(`-${quote(item.name)}`);
     lines.push('%end');

@@ -90,9 +90,14 @@ const FULL = ks(
   '%end',
 );
 
-test('parses a complete kickstart without diagnostics', (t) => {
+test('parses a complete kickstart without errors', (t) => {
   const { kickstart, report } = parse(FULL);
-  t.deepEqual(report.entries, []);
+  t.deepEqual(list(report), []);
+  // pykickstart's deprecations: auth (authselect replaced it) and the --instLangs spelling.
+  t.deepEqual(list(report, 'warning'), [
+    'top.ks:5: kickstart command "auth" is deprecated',
+    'top.ks:23: option --instLangs of %packages is deprecated',
+  ]);
   t.deepEqual(kickstart.files, [path.join(ROOT, 'top.ks')]);
 
   t.deepEqual(
@@ -243,7 +248,10 @@ test('KNOWN_COMMANDS says which commands the builder acts on', (t) => {
   ]) {
     t.is(KNOWN_COMMANDS.get(name)?.actedOn, false, name);
   }
-  t.is(KNOWN_COMMANDS.size, 24);
+  t.is(KNOWN_COMMANDS.size, 86);
+  t.is(KNOWN_COMMANDS.get('device')?.status, 'removed');
+  t.is(KNOWN_COMMANDS.get('auth')?.status, 'deprecated');
+  t.is(KNOWN_COMMANDS.get('autopart')?.status, 'current');
 });
 
 test('a repeated single command keeps the last one, with a warning', (t) => {
@@ -420,7 +428,9 @@ test('formatKickstart writes text that parses back to the same kickstart', (t) =
   const first = parse(FULL);
   const text = formatKickstart(first.kickstart);
   const second = parse(text);
-  t.deepEqual(second.report.entries, []);
+  t.deepEqual(list(second.report), []);
+  // --instLangs is written as pykickstart's preferred --inst-langs; auth stays deprecated.
+  t.deepEqual(list(second.report, 'warning'), ['top.ks:4: kickstart command "auth" is deprecated']);
   t.deepEqual(content(second.kickstart), content(first.kickstart));
   t.is(formatKickstart(second.kickstart), text);
 });
