@@ -1,7 +1,7 @@
 // Kernel module trees: where they are, what modules.dep says each module needs, and running the
 // image's own depmod after modules were removed.
 
-import { execa } from 'execa';
+import { run, ToolError } from '../common/index.ts';
 import type { ImageFs } from './rootfs.ts';
 
 export interface KernelTree {
@@ -75,9 +75,10 @@ export async function runDepmod(img: ImageFs, kver: string): Promise<string | un
   });
   if (!depmod)
     return `depmod could not run for kernel ${kver}: the image has no /sbin/depmod; its modules.dep still lists removed modules`;
-  const r = await execa('chroot', [img.root, depmod, kver], { reject: false, stdin: 'ignore' });
-  if (r.exitCode !== 0) {
-    const why = (r.stderr || r.stdout || (r as { message?: string }).message || '').split('\n')[0];
+  try {
+    await run('chroot', [img.root, depmod, kver]);
+  } catch (err) {
+    const why = (err instanceof ToolError ? err.detail : (err as Error).message).split('\n')[0];
     return `depmod could not run for kernel ${kver} (chroot ${img.root} ${depmod} ${kver}): ${why}`;
   }
   return undefined;

@@ -4,6 +4,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { walkImage } from '../common/index.ts';
 import { compileGlob } from './glob.ts';
 
 /** Image-absolute path (`/usr/lib/x`) → host path under the root. */
@@ -45,34 +46,8 @@ export class ImageFs {
    * nothing is there. `gone` makes entries count as absent: the lookup after a planned removal.
    */
   resolve(p: string, gone?: (p: string) => boolean): { path: string; chain: string[] } | undefined {
-    const chain: string[] = [];
-    const todo = p.split('/').filter(Boolean);
-    let cur = '';
-    let hops = 0;
-    while (todo.length > 0) {
-      const c = todo.shift() as string;
-      if (c === '.') continue;
-      if (c === '..') {
-        cur = cur.slice(0, cur.lastIndexOf('/'));
-        continue;
-      }
-      const next = `${cur}/${c}`;
-      const st = this.lstat(next);
-      if (!st || gone?.(next)) return undefined;
-      if (st.isSymbolicLink()) {
-        if (++hops > 40) return undefined;
-        chain.push(next);
-        const target = this.readlink(next);
-        if (target.startsWith('/')) cur = '';
-        todo.unshift(...target.split('/').filter(Boolean));
-        continue;
-      }
-      if (todo.length > 0 && !st.isDirectory()) return undefined;
-      cur = next;
-    }
-    if (cur === '') return { path: '/', chain };
-    chain.push(cur);
-    return { path: cur, chain };
+    const r = walkImage(this, p, { gone });
+    return r && { path: r.path, chain: r.chain };
   }
 
   /** Directory listing of an image directory (after symlinks); empty when absent. */

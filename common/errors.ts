@@ -23,6 +23,8 @@ export interface Diagnostic {
   column?: number;
   /** A path inside structured input, e.g. `/packages/3` in a YAML profile. */
   path?: string;
+  /** A kernel command-line argument as written (`vlan=5000`): the place of a problem in a command line. */
+  arg?: string;
   hint?: string;
 }
 
@@ -79,6 +81,7 @@ export class Report {
 /** `FILE:LINE: severity: message` (the form compilers and editors understand). */
 export function formatDiagnostic(d: Diagnostic): string {
   const place = [d.file, d.line, d.line !== undefined ? d.column : undefined].filter((x) => x !== undefined);
+  if (d.arg !== undefined) place.unshift(d.arg);
   const where = place.length > 0 ? `${place.join(':')}: ` : '';
   const path = d.path ? ` (at ${d.path})` : '';
   const hint = d.hint ? `\n  hint: ${d.hint}` : '';
@@ -139,6 +142,28 @@ export function formatError(prog: string, err: unknown, debug: boolean): string 
   return lines.join('\n');
 }
 
+/** Set by the CLI kit when the command was given --json: errors are then printed as JSON. */
+export const cliMode = { json: false };
+
+/** `{"error":{"message","where","hint","exitCode","diagnostics"}}` for --json callers. */
+export function errorJson(prog: string, err: unknown): string {
+  const e =
+    err instanceof HvError
+      ? {
+          message: err.message,
+          where: err.where ?? prog,
+          hint: err.hint,
+          exitCode: err.exitCode,
+          diagnostics: err.diagnostics.length > 0 ? err.diagnostics : undefined,
+        }
+      : {
+          message: `internal error: ${err instanceof Error ? err.message : String(err)}`,
+          where: prog,
+          exitCode: ExitCode.software,
+        };
+  return JSON.stringify({ error: e });
+}
+
 export function exitCodeOf(err: unknown): number {
   return err instanceof HvError ? err.exitCode : ExitCode.software;
 }
@@ -156,7 +181,7 @@ export async function runCli(
   try {
     process.exitCode = (await main(argv.filter((a) => a !== '--debug'))) ?? ExitCode.ok;
   } catch (err) {
-    process.stderr.write(`${formatError(prog, err, debug)}\n`);
+    process.stderr.write(`${cliMode.json ? errorJson(prog, err) : formatError(prog, err, debug)}\n`);
     process.exitCode = exitCodeOf(err);
   }
 }

@@ -1,98 +1,164 @@
-// Debian copyright-format short license names → SPDX license expressions.
-// Debian names are case-insensitive and use `+` for "or later" and `or`/`and`/`,` as operators.
+// License strings of packages → SPDX license expressions.
+//
+// Input: the short name of a Files paragraph of a Debian machine-readable copyright file
+// (`GPL-2+ or Artistic, and MIT`: case-insensitive names, `+` for "or later", `or`/`and`, a comma
+// lowering the precedence of the operator after it) or an rpm License tag (SPDX since Fedora 38,
+// Callaway names such as `GPLv2+ and ASL 2.0` before, parentheses in both).
+//
+// Names are checked with spdx-expression-parse (it knows the SPDX license and exception lists)
+// and corrected with spdx-correct, but a correction is kept only when it renames and never when it
+// guesses: spdx-correct turns `GPL-2+` into GPL-2.0-only, `BSD-4-clause` into BSD-2-Clause and
+// `GPL` into GPL-3.0-or-later. So `+` is handled here, and a corrected name must keep the name's
+// letters and version numbers. Names SPDX spells differently from Debian are in DEBIAN below.
+// A name that still is unknown becomes `LicenseRef-<name>` in the SBOM; a string that is not a
+// license expression at all makes the whole expression NOASSERTION.
 
-const IDS: Record<string, string> = {
-  'gpl-1': 'GPL-1.0-only',
-  'gpl-1+': 'GPL-1.0-or-later',
-  'gpl-2': 'GPL-2.0-only',
-  'gpl-2+': 'GPL-2.0-or-later',
-  'gpl-3': 'GPL-3.0-only',
-  'gpl-3+': 'GPL-3.0-or-later',
-  'lgpl-2': 'LGPL-2.0-only',
-  'lgpl-2+': 'LGPL-2.0-or-later',
-  'lgpl-2.1': 'LGPL-2.1-only',
-  'lgpl-2.1+': 'LGPL-2.1-or-later',
-  'lgpl-3': 'LGPL-3.0-only',
-  'lgpl-3+': 'LGPL-3.0-or-later',
-  'agpl-3': 'AGPL-3.0-only',
-  'agpl-3+': 'AGPL-3.0-or-later',
-  'gfdl-1.2': 'GFDL-1.2-only',
-  'gfdl-1.2+': 'GFDL-1.2-or-later',
-  'gfdl-1.3': 'GFDL-1.3-only',
-  'gfdl-1.3+': 'GFDL-1.3-or-later',
-  'apache-2.0': 'Apache-2.0',
-  'apache-2': 'Apache-2.0',
-  artistic: 'Artistic-1.0-Perl',
-  'artistic-1.0': 'Artistic-1.0',
-  'artistic-2.0': 'Artistic-2.0',
-  'bsd-2-clause': 'BSD-2-Clause',
-  'bsd-3-clause': 'BSD-3-Clause',
-  'bsd-4-clause': 'BSD-4-Clause',
+import spdxCorrect from 'spdx-correct';
+import parseSpdx from 'spdx-expression-parse';
+
+export const NOASSERTION = 'NOASSERTION';
+
+/** Debian short names (lower-cased) that are SPDX ids under another name. */
+const DEBIAN: Record<string, string> = {
   expat: 'MIT',
-  mit: 'MIT',
-  isc: 'ISC',
-  zlib: 'Zlib',
-  'mpl-1.1': 'MPL-1.1',
-  'mpl-2.0': 'MPL-2.0',
-  'psf-2': 'PSF-2.0',
-  'python-2.0': 'Python-2.0',
+  // Debian's `Artistic` is version 1.0 as Perl uses it; spdx-correct would say Artistic-2.0
+  artistic: 'Artistic-1.0-Perl',
   cc0: 'CC0-1.0',
-  'cc0-1.0': 'CC0-1.0',
-  'cc-by-3.0': 'CC-BY-3.0',
-  'cc-by-4.0': 'CC-BY-4.0',
-  'cc-by-sa-3.0': 'CC-BY-SA-3.0',
-  'cc-by-sa-4.0': 'CC-BY-SA-4.0',
-  openssl: 'OpenSSL',
-  x11: 'X11',
-  curl: 'curl',
-  ftl: 'FTL',
-  'bsl-1.0': 'BSL-1.0',
-  'epl-1.0': 'EPL-1.0',
-  'epl-2.0': 'EPL-2.0',
-  'ofl-1.1': 'OFL-1.1',
-  'unicode-dfs-2016': 'Unicode-DFS-2016',
-  'bzip2-1.0.6': 'bzip2-1.0.6',
-  sleepycat: 'Sleepycat',
-  wtfpl: 'WTFPL',
-  libpng: 'Libpng',
-  'libpng-2.0': 'libpng-2.0',
-  ijg: 'IJG',
-  unlicense: 'Unlicense',
-  'gpl-2.0-only': 'GPL-2.0-only',
-  'gpl-2.0-or-later': 'GPL-2.0-or-later',
-  'gpl-3.0-only': 'GPL-3.0-only',
-  'gpl-3.0-or-later': 'GPL-3.0-or-later',
-  'lgpl-2.1-only': 'LGPL-2.1-only',
-  'lgpl-2.1-or-later': 'LGPL-2.1-or-later',
 };
 
-const EXCEPTIONS: Record<string, string> = {
+/** Debian exception names (`GPL-3+ with autoconf exception`, lower-cased) → SPDX exception ids. */
+const DEBIAN_EXCEPTIONS: Record<string, string> = {
   autoconf: 'Autoconf-exception-2.0',
   'autoconf-2.0': 'Autoconf-exception-2.0',
   'autoconf-3.0': 'Autoconf-exception-3.0',
   bison: 'Bison-exception-2.2',
   'bison-2.2': 'Bison-exception-2.2',
   classpath: 'Classpath-exception-2.0',
-  'gcc-exception-3.1': 'GCC-exception-3.1',
-  'gcc-3.1': 'GCC-exception-3.1',
-  libtool: 'Libtool-exception',
   font: 'Font-exception-2.0',
-  'linux-syscall-note': 'Linux-syscall-note',
+  'gcc-3.1': 'GCC-exception-3.1',
+  'gcc-exception-3.1': 'GCC-exception-3.1',
+  libtool: 'Libtool-exception',
 };
 
-// SPDX ids map to themselves, so an expression already in SPDX form (as manifest-license.txt and
-// manifest.json hold it) converts again without change.
-for (const table of [IDS, EXCEPTIONS]) for (const id of Object.values(table)) table[id.toLowerCase()] = id;
+/** One license: an SPDX id (maybe with an exception), or, when unknown, the name as written. */
+interface Leaf {
+  id?: string;
+  text: string;
+}
+type Node = Leaf | { op: 'AND' | 'OR'; left: Node; right: Node };
 
-export const NOASSERTION = 'NOASSERTION';
+function valid(expression: string): boolean {
+  try {
+    parseSpdx(expression);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
-/** A single license (maybe with an exception) as SPDX names it, or undefined when unknown. */
-function spdxTerm(term: string): string | undefined {
-  const m = /^(.+?)\s+with\s+(.+?)(?:\s+exception)?$/i.exec(term);
-  if (!m) return IDS[term.toLowerCase()];
-  const base = IDS[(m[1] ?? '').toLowerCase()];
-  const exc = EXCEPTIONS[(m[2] ?? '').toLowerCase()];
-  return base && exc ? `${base} WITH ${exc}` : undefined;
+/** What a name says, for comparing a correction with it: letters and version numbers only. */
+const key = (name: string) =>
+  name
+    .toLowerCase()
+    .replace(/-only$/, '')
+    .replace(/v(?=\d)/g, '')
+    .replace(/(\d)(?:\.0)+(?!\d)/g, '$1')
+    .replace(/[^a-z0-9]+/g, '');
+
+/** The SPDX id of a license name without `+`, or undefined. */
+function licenseId(name: string): string | undefined {
+  const debian = DEBIAN[name.toLowerCase()];
+  if (debian) return debian;
+  // Debian writes BSD-3-clause; spdx-correct would guess BSD-2-Clause for BSD-4-clause
+  const spelled = name.replace(/-clause$/i, '-Clause');
+  let id: string | undefined;
+  if (valid(spelled)) id = spelled;
+  else {
+    const corrected = spdxCorrect(spelled, { upgrade: false });
+    if (corrected && key(corrected) === key(spelled) && valid(corrected)) id = corrected;
+  }
+  if (id === undefined || /[+:]|-or-later$/.test(id)) return id;
+  // GPL-2.0 (deprecated since SPDX 3.0) means GPL-2.0-only
+  return valid(`${id}-only`) ? `${id}-only` : id;
+}
+
+/** A license name as SPDX names it, with Debian's and SPDX's deprecated `+` made -or-later. */
+function licenseName(name: string): string | undefined {
+  if (/^(?:DocumentRef-[A-Za-z0-9.-]+:)?LicenseRef-[A-Za-z0-9.-]+$/.test(name)) return name;
+  const plus = name.endsWith('+');
+  const id = licenseId(plus ? name.slice(0, -1) : name);
+  if (!id || !plus) return id;
+  const base = id.replace(/-only$/, '');
+  if (valid(`${base}-or-later`)) return `${base}-or-later`;
+  return /-or-later$/.test(base) ? base : `${base}+`;
+}
+
+function exceptionId(name: string): string | undefined {
+  if (valid(`MIT WITH ${name}`)) return name;
+  return DEBIAN_EXCEPTIONS[name.toLowerCase().replace(/\s+exception$/, '')];
+}
+
+// Up to three words of name characters: `Custom-Thing`, `ASL 2.0`; anything else is not a name
+const NAME = /^[A-Za-z0-9][A-Za-z0-9.+_-]*(?: [A-Za-z0-9.+_-]+){0,2}$/;
+
+/** One license term; undefined when it is not a license name at all. */
+function leaf(text: string): Leaf | undefined {
+  const m = /^(.+?) with (.+)$/i.exec(text);
+  if (!(m ? NAME.test(m[1] as string) && NAME.test(m[2] as string) : NAME.test(text))) return undefined;
+  const license = licenseName(m ? (m[1] as string) : text);
+  const exception = m ? exceptionId(m[2] as string) : undefined;
+  if (!license || (m && !exception)) return { text };
+  return { id: exception ? `${license} WITH ${exception}` : license, text };
+}
+
+/** Parses a Debian or rpm license string; undefined when it is not a license expression. */
+function parse(input: string): Node | undefined {
+  const tokens = input.trim().split(/\s*([(),])\s*|\s+/).filter((t) => t !== undefined && t !== '');
+  let at = 0;
+  const peekOp = () => /^(?:and|or)$/i.test(tokens[at] ?? '') && (tokens[at] as string).toUpperCase();
+  const join = (op: 'AND' | 'OR', left: Node, right: Node): Node => ({ op, left, right });
+  // a comma lowers the precedence of the operator after it (AND when none follows)
+  const commas = (): Node | undefined => {
+    let left = ors();
+    while (left && tokens[at] === ',') {
+      at++;
+      const op = (peekOp() || 'AND') as 'AND' | 'OR';
+      if (peekOp()) at++;
+      const right = ors();
+      left = right && join(op, left, right);
+    }
+    return left;
+  };
+  const chain = (op: 'AND' | 'OR', next: () => Node | undefined) => (): Node | undefined => {
+    let left = next();
+    while (left && peekOp() === op) {
+      at++;
+      const right = next();
+      left = right && join(op, left, right);
+    }
+    return left;
+  };
+  const primary = (): Node | undefined => {
+    if (tokens[at] === '(') {
+      at++;
+      const inner = commas();
+      return tokens[at++] === ')' ? inner : undefined;
+    }
+    const words: string[] = [];
+    while (at < tokens.length && !/^[(),]$/.test(tokens[at] as string) && !peekOp()) words.push(tokens[at++] as string);
+    return words.length > 0 ? leaf(words.join(' ')) : undefined;
+  };
+  const ands = chain('AND', primary);
+  const ors = chain('OR', ands);
+  const tree = commas();
+  return at === tokens.length ? tree : undefined;
+}
+
+/** Renders a tree; a part joined with the other operator is in parentheses, so none is ambiguous. */
+function render(node: Node, name: (l: Leaf) => string): string {
+  if (!('op' in node)) return name(node);
+  const side = (n: Node) => ('op' in n && n.op !== node.op ? `(${render(n, name)})` : render(n, name));
+  return `${side(node.left)} ${node.op} ${side(node.right)}`;
 }
 
 /** A `LicenseRef-` id: SPDX allows only letters, digits, `.` and `-` after the prefix. */
@@ -100,49 +166,32 @@ export function licenseRef(term: string): string {
   return `LicenseRef-${term.replace(/[^A-Za-z0-9.-]+/g, '-').replace(/^-+|-+$/g, '')}`;
 }
 
-interface Parsed {
-  terms: string[];
-  ops: Array<'AND' | 'OR'>;
-}
-
-function parse(expr: string): Parsed {
-  const parts = expr.trim().split(/\s+(or|and)\s+|\s*,\s*/i);
-  // split() with a capture group interleaves the operators (undefined for a comma)
-  const terms: string[] = [];
-  const ops: Array<'AND' | 'OR'> = [];
-  for (let i = 0; i < parts.length; i++) {
-    if (i % 2 === 0) terms.push(parts[i] ?? '');
-    else ops.push(parts[i]?.toLowerCase() === 'or' ? 'OR' : 'AND');
-  }
-  return { terms: terms.filter((t) => t !== ''), ops };
-}
-
-function join(p: Parsed, render: (term: string) => string): string {
-  // rpm License tags group with parentheses: `(GPL-2.0-or-later OR MIT) AND BSD-3-Clause`
-  const grouped = (t: string) => {
-    const m = /^(\(*)(.*?)(\)*)$/.exec(t) as RegExpExecArray;
-    return `${m[1]}${render(m[2] as string)}${m[3]}`;
-  };
-  return p.terms.map((t, i) => (i === 0 ? grouped(t) : `${p.ops[i - 1] ?? 'AND'} ${grouped(t)}`)).join(' ');
+/**
+ * The form `manifest-license.txt` and manifest.json show: SPDX ids where the name is known, the
+ * name as written otherwise (`GPL-2+ or Artistic` → `GPL-2.0-or-later OR Artistic-1.0-Perl`);
+ * the string as it is when it is no license expression. spdxLicense() takes it back unchanged.
+ */
+export function readableLicense(text: string): string {
+  const tree = parse(text);
+  return tree ? render(tree, (l) => l.id ?? l.text) : text.trim();
 }
 
 /**
- * The form `manifest-license.txt` shows: SPDX ids where the Debian name is known, the Debian
- * name otherwise (`GPL-2+ or Artistic` → `GPL-2.0-or-later OR Artistic-1.0-Perl`).
+ * A valid SPDX expression: unknown names become `LicenseRef-<name>` (returned in refs), and a
+ * string that is no license expression (or `NOASSERTION`) becomes NOASSERTION. Several
+ * strings (a package's licenses) are joined with AND.
  */
-export function readableLicense(debian: string): string {
-  return join(parse(debian), (t) => spdxTerm(t) ?? t);
-}
-
-/** A valid SPDX expression: unknown names become `LicenseRef-<name>`. */
-export function spdxLicense(debian: string): { expression: string; refs: string[] } {
-  const refs: string[] = [];
-  const expression = join(parse(debian), (t) => {
-    const id = spdxTerm(t);
-    if (id) return id;
-    const ref = licenseRef(t);
-    refs.push(ref);
+export function spdxLicense(...texts: string[]): { expression: string; refs: string[] } {
+  const trees = texts.map(parse);
+  if (trees.length === 0 || trees.some((t) => t === undefined)) return { expression: NOASSERTION, refs: [] };
+  const tree = (trees as Node[]).reduce((all, t) => ({ op: 'AND', left: all, right: t }));
+  const refs = new Set<string>();
+  const expression = render(tree, (l) => {
+    if (l.id) return l.id;
+    const ref = licenseRef(l.text);
+    refs.add(ref);
     return ref;
   });
-  return { expression, refs };
+  // the renderer writes only what the parser took in; this keeps a slip from reaching an SBOM
+  return valid(expression) ? { expression, refs: [...refs] } : { expression: NOASSERTION, refs: [] };
 }

@@ -4,10 +4,8 @@
 
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { execa } from 'execa';
-import { dataError } from '../common/index.ts';
-import { missingTool } from './tool.ts';
+import { basename, join } from 'node:path';
+import { dataError, ExitCode, extractFromIso, listIsoFiles, ToolError } from '../common/index.ts';
 import {
   type DirEntry,
   type FileEntry,
@@ -33,7 +31,7 @@ export async function readManifests(pathOrIso: string): Promise<Manifests> {
   if (st.isDirectory()) return readFolder(pathOrIso, pathOrIso);
   const tmp = await mkdtemp(join(tmpdir(), 'hvnode-manifests-'));
   try {
-    await extractFromIso(pathOrIso, tmp);
+    await copyManifestsFromIso(pathOrIso, tmp);
     return await readFolder(tmp, pathOrIso);
   } finally {
     await rm(tmp, { recursive: true, force: true });
@@ -41,28 +39,22 @@ export async function readManifests(pathOrIso: string): Promise<Manifests> {
 }
 
 /** Copies isolinux/manifest* out of the ISO (not the whole folder: it holds the kernel and initrd). */
-async function extractFromIso(iso: string, dir: string): Promise<void> {
-  const xorriso = (args: string[]) =>
-    execa('xorriso', ['-osirrox', 'on', '-indev', iso, ...args], { stderr: 'pipe' }).catch((err) => {
-      throw (
-        missingTool(err, 'xorriso') ??
-        dataError(
-          `cannot read ${iso} as an ISO image`,
-          'manifests',
-          String(err.stderr ?? '')
-            .trim()
-            .split('\n')
-            .pop(),
-        )
-      );
-    });
-  const found = await xorriso(['-find', '/isolinux', '-name', 'manifest*', '-type', 'f']);
-  const paths = found.stdout
-    .split('\n')
-    .map((l) => /^'(.*)'$/.exec(l.trim())?.[1])
-    .filter((p): p is string => p !== undefined);
-  if (paths.length === 0) throw dataError(`${iso} has no isolinux/manifest-* files`, 'manifests');
-  await xorriso(['-extract_l', '/isolinux', dir, ...paths, '--']);
+async function copyManifestsFromIso(iso: string, dir: string): Promise<void> {
+  const opts = { where: 'manifests' };
+  try {
+    const found = await listIsoFiles(iso, { ...opts, under: '/isolinux' });
+    const paths = [...found.keys()].filter((p) => basename(p).startsWith('manifest'));
+    if (paths.length === 0) throw dataError(`${iso} has no isolinux/manifest-* files`, 'manifests');
+    await extractFromIso(
+      iso,
+      paths.map((p) => [p, join(dir, basename(p))]),
+      opts,
+    );
+  } catch (err) {
+    // a tool that is not installed stays exit 2; anything else xorriso says means the input is bad
+    if (!(err instanceof ToolError) || err.exitCode === ExitCode.precondition) throw err;
+    throw dataError(`cannot read ${iso} as an ISO image`, 'manifests', err.detail.split('\n').pop());
+  }
 }
 
 async function readOptional(file: string): Promise<Buffer | undefined> {

@@ -1,47 +1,45 @@
 // hvnode-node: the on-node runtime CLI (bundled to one file for the node's nodejs).
 
-import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import {
   dataError,
   dispatch,
   ExitCode,
+  formatDiagnostic,
   HvError,
   type Program,
   runCli,
+  runSync,
   runtimeVersion,
 } from '../common/index.ts';
-import { describeCmdline, parseCmdline } from './config/index.ts';
+import { type CmdlineResult, describeCmdline, parseCmdline, readKernelCmdline } from './config/index.ts';
 import { autoinstall } from './install/autoinstall.ts';
 import { DISK_ENVIRONMENT_HELP, diskEnvFromEnv } from './install/disks.ts';
 import { runTool } from './install/run.ts';
-import { confirmBoot, installedBoot, upgrade } from './install/upgrade.ts';
+import { checkSource, confirmBoot, installedBoot, upgrade } from './install/upgrade.ts';
 import { mountVolumes } from './install/volumes.ts';
 import { activeConsoles, announce, bootMode, readyLine, selftestLine, wantsSelftest } from './ready.ts';
 import { readRelease } from './release.ts';
 
-/** --cmdline's value, or /proc/cmdline. */
-function readCmdline(given: unknown, where: string): string {
-  if (typeof given === 'string') return given;
-  try {
-    return readFileSync('/proc/cmdline', 'utf8');
-  } catch (err) {
-    throw new HvError(`cannot read /proc/cmdline: ${(err as Error).message}`, {
-      where,
-      exitCode: ExitCode.precondition,
-      hint: 'give the command line with --cmdline STRING',
-    });
-  }
+/** --cmdline's value, or /proc/cmdline, read by the one command-line reader. */
+function kernelCmdline(given: unknown, where: string): CmdlineResult {
+  return typeof given === 'string' ? parseCmdline(given) : readKernelCmdline('/proc/cmdline', where);
 }
 
 export const program: Program = {
   prog: 'hvnode-node',
   summary: 'the hvnode runtime on a node',
+  examples: ['hvnode-node cmdline --json', 'hvnode-node autoinstall --dry-run', 'hvnode-node upgrade --help'],
   version: runtimeVersion(),
   commands: [
     {
       name: 'ready',
       summary: 'print "hvnode: ready VERSION MODE" on every active console',
+      args: [],
+      examples: [
+        'hvnode-node ready --stdout',
+        "hvnode-node ready --cmdline 'root=live:CDLABEL=HVNODE hvnode.selftest' --stdout",
+      ],
+      exitStatus: [[0, 'printed (a boot that cannot be confirmed in GRUB is a warning)']],
       help: `Usage: hvnode-node ready [--cmdline STRING] [--stdout]
 
 Run by hvnode-ready.service once the system is up. VERSION is the image's (from
@@ -53,8 +51,7 @@ hvnode.selftest on the kernel command line, a second line follows:
   --stdout          print to standard output only`,
       options: { cmdline: { type: 'string' }, stdout: { type: 'boolean' } },
       run: async ({ values }) => {
-        const cmdline =
-          typeof values.cmdline === 'string' ? values.cmdline : readFileSync('/proc/cmdline', 'utf8');
+        const cmdline = kernelCmdline(values.cmdline, 'hvnode-node ready');
         const lines = [readyLine(readRelease().version ?? runtimeVersion(), bootMode(cmdline))];
         // an installed node that is up confirms its slot: a trial boot after an upgrade is kept
         const confirmed = await confirmBoot(runTool, diskEnvFromEnv(), cmdline).catch((err: Error) => {
@@ -67,7 +64,7 @@ hvnode.selftest on the kernel command line, a second line follows:
           lines.push(
             `hvnode: ${confirmed.slot} confirmed as the default boot (was ${confirmed.previous || 'unset'})`,
           );
-        if (wantsSelftest(cmdline)) lines.push(selftestLine({ run: runQuiet }, cmdline));
+        if (wantsSelftest(cmdline)) lines.push(selftestLine({ run: runSync }, cmdline));
         for (const line of lines) {
           const written = values.stdout ? [] : announce(line, activeConsoles());
           // standard output goes to the journal under systemd; it is the only target when no console is writable
@@ -80,6 +77,15 @@ hvnode.selftest on the kernel command line, a second line follows:
     {
       name: 'cmdline',
       summary: 'parse the kernel command line into a NodeConfig',
+      args: [],
+      examples: [
+        'hvnode-node cmdline',
+        "hvnode-node cmdline --cmdline 'BOOTIF=52:54:00:12:34:56 storage_init=/dev/sda' --json",
+      ],
+      exitStatus: [
+        [0, 'parsed'],
+        [65, 'a known argument has a malformed value'],
+      ],
       help: `Usage: hvnode-node cmdline [--cmdline STRING] [--json]
 
 Reads oVirt Node's kernel arguments (BOOTIF, storage_init, adminpw, management_server, ...)
@@ -87,9 +93,8 @@ into a NodeConfig. Unknown arguments are listed and kept for the installed bootl
 malformed value of a known argument is an error that names it.
 
   --cmdline STRING  the command line to read (default: /proc/cmdline)
-  --json            print {"config": ..., "unknown": [...], "errors": [{"arg", "message"}]}
-
-Exit status: 0, or 65 when a known argument has a malformed value.`,
+  --json            print {"config": ..., "kernel": {...}, "unknown": [...],
+                    "errors": [{"severity", "message", "arg", "hint"}]} (arg: the argument as written)`,
       options: { cmdline: { type: 'string' }, json: { type: 'boolean' } },
       run: async ({ values, positionals }) => {
         if (positionals.length > 0) {
@@ -99,15 +104,28 @@ Exit status: 0, or 65 when a known argument has a malformed value.`,
             'give the command line with --cmdline STRING',
           );
         }
-        const result = parseCmdline(readCmdline(values.cmdline, 'hvnode-node cmdline'));
+        const result = kernelCmdline(values.cmdline, 'hvnode-node cmdline');
         process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : describeCmdline(result));
-        for (const e of result.errors) process.stderr.write(`hvnode-node: cmdline: ${e.arg}: ${e.message}\n`);
+        // each error once, at its argument: `hvnode-node cmdline: vlan=5000: error: expected …`
+        for (const e of result.errors) process.stderr.write(`hvnode-node cmdline: ${formatDiagnostic(e)}\n`);
         return result.errors.length > 0 ? ExitCode.dataError : ExitCode.ok;
       },
     },
     {
       name: 'autoinstall',
       summary: 'install the running image to disk from the kernel command line',
+      args: [],
+      examples: [
+        'hvnode-node autoinstall --dry-run',
+        "hvnode-node autoinstall --cmdline 'storage_init=/dev/sda adminpw=$6$...' --no-reboot",
+      ],
+      exitStatus: [
+        [0, 'done'],
+        [1, 'a step failed (it is named; run again with "reinstall")'],
+        [2, 'a precondition (not root, a disk holds data)'],
+        [65, 'bad arguments or sizes that do not fit'],
+        [70, 'a stage not built yet'],
+      ],
       help: `Usage: hvnode-node autoinstall [--cmdline STRING] [--dry-run] [--json] [--no-reboot]
 
 Installs this node to the disks storage_init names, with the sizes of storage_vol (oVirt
@@ -133,10 +151,6 @@ medium the node booted from, then reboots.
   --json            print {"plan": ..., "stages": {...}}; progress goes to standard error
   --no-reboot       do not reboot at the end
 
-Exit status: 0 done; 1 a step failed (it is named; run again with "reinstall");
-2 a precondition (not root, a disk holds data); 65 bad arguments or sizes that do not fit;
-70 a stage not built yet.
-
 ${DISK_ENVIRONMENT_HELP}
   HVNODE_LIVE_MEDIUM    instead of /run/initramfs/live (the image to install)
   HVNODE_GRUB_PAYLOAD   instead of /usr/lib/hvnode/grub (GRUB's images for the disk)
@@ -155,7 +169,7 @@ ${DISK_ENVIRONMENT_HELP}
             'give the command line with --cmdline STRING',
           );
         return autoinstall({
-          cmdline: readCmdline(values.cmdline, 'hvnode-node autoinstall'),
+          cmdline: kernelCmdline(values.cmdline, 'hvnode-node autoinstall'),
           dryRun: values['dry-run'] === true,
           json: values.json === true,
           reboot: values['no-reboot'] !== true,
@@ -165,14 +179,18 @@ ${DISK_ENVIRONMENT_HELP}
     {
       name: 'mount-volumes',
       summary: "mount an installed node's HostVG volumes on /config and /data (at boot)",
+      args: [],
+      examples: ['hvnode-node mount-volumes'],
+      exitStatus: [
+        [0, 'mounted (or already mounted)'],
+        [1, 'HostVG or its Config volume cannot be used'],
+      ],
       help: `Usage: hvnode-node mount-volumes
 
 Run at boot by hvnode-volumes.service on a node booted from its installed disk: activates the
 volume group HostVG (LVM makes the device nodes itself; no wait for udev) and mounts
 HostVG/Config on /config and HostVG/Data on /data. A volume group whose disk is not probed yet
-is retried for up to 3 minutes.
-
-Exit status: 0 mounted (or already mounted); 1 HostVG or its Config volume cannot be used.`,
+is retried for up to 3 minutes.`,
       options: {},
       run: async () => {
         await mountVolumes({ run: runTool, log: (l) => process.stdout.write(`${l}\n`) });
@@ -182,39 +200,64 @@ Exit status: 0 mounted (or already mounted); 1 HostVG or its Config volume canno
     {
       name: 'upgrade',
       summary: 'write a new image to the inactive root, with rollback',
-      help: `Usage: hvnode-node upgrade [ISO|URL] [--no-reboot] [--json]
+      args: ['[ISO]'],
+      examples: [
+        'hvnode-node upgrade /data/hvnode-0.2.0.iso',
+        'hvnode-node upgrade https://boot.example.com/hvnode-0.2.0.iso --sha256 HEX --no-reboot --json',
+      ],
+      exitStatus: [
+        [0, 'written'],
+        [2, 'no installed node on this machine, or not root'],
+        [65, 'ISO missing or not an hvnode ISO, a URL refused, a checksum missing or wrong'],
+      ],
+      help: `Usage: hvnode-node upgrade [ISO | URL --sha256 HEX] [--insecure] [--no-reboot] [--json]
 
-Writes the image of ISO (a file, or an http(s) URL fetched to /data, or to RAM when the Data
-volume is not mounted; default: the medium this node booted from) into the root slot the
-node is not running from (Root or RootBackup) and tells GRUB to try it once at the next boot.
+Writes the image of ISO (a file, or an https URL downloaded into a private directory under
+/data, or in RAM when the Data volume is not mounted, and deleted afterwards; default: the
+medium this node booted from) into the root slot the node is not running from (Root or
+RootBackup) and tells GRUB to try it once at the next boot.
 When the node comes up from it, "hvnode-node ready" makes it the default; a boot that does not
 get there leaves the previous slot as the default, and the next boot returns to it. /config
 and the rest of HostVG are not touched.
 
-  --no-reboot  do not reboot when the image is written
-  --json       print {"from", "to", "version", "esp"}
+A URL needs the ISO's SHA-256 (--sha256, as "sha256sum ISO" prints it): https proves the
+server, the checksum proves the image; a download that does not match is deleted and nothing
+is written. Plain http: URLs are refused. (Signed checksum files are planned.)
 
-Exit status: 0 written; 2 no installed node on this machine; 65 ISO missing or not an hvnode ISO.
+  --sha256 HEX  the ISO's SHA-256; required with a URL, checked for a file too
+  --insecure    accept an http: URL, and a URL without --sha256 (the image is then unchecked)
+  --no-reboot   do not reboot when the image is written
+  --json        print {"from", "to", "version", "esp"}
 
 ${DISK_ENVIRONMENT_HELP}`,
-      options: { 'no-reboot': { type: 'boolean' }, json: { type: 'boolean' } },
+      options: {
+        'no-reboot': { type: 'boolean' },
+        json: { type: 'boolean' },
+        sha256: { type: 'string' },
+        insecure: { type: 'boolean' },
+      },
       run: async ({ values, positionals }) => {
         if (positionals.length > 1)
           throw dataError(`unexpected argument "${positionals[1]}"`, 'hvnode-node upgrade', 'give one ISO');
+        const source = {
+          iso: positionals[0],
+          sha256: typeof values.sha256 === 'string' ? values.sha256 : undefined,
+          insecure: values.insecure === true,
+        };
+        checkSource(source);
         if (process.getuid?.() !== 0)
           throw new HvError('upgrade needs root', {
             where: 'hvnode-node upgrade',
             exitCode: ExitCode.precondition,
             hint: 'run it as root',
           });
-        const cmdline = readFileSync('/proc/cmdline', 'utf8');
-        const boot = installedBoot(cmdline);
+        const boot = installedBoot(kernelCmdline(undefined, 'hvnode-node upgrade'));
         const log = (l: string) => (values.json ? process.stderr : process.stdout).write(`${l}\n`);
         const result = await upgrade({
           run: runTool,
           env: diskEnvFromEnv(),
           log,
-          iso: positionals[0],
+          ...source,
           runningSlot: boot?.slot,
           liveMedium: process.env.HVNODE_LIVE_MEDIUM || undefined,
         });
@@ -223,14 +266,19 @@ ${DISK_ENVIRONMENT_HELP}`,
         return ExitCode.ok;
       },
     },
-    { name: 'stateless', summary: "fetch and apply this node's configuration bundle" },
-    { name: 'upload', summary: "upload this node's /config to the config server" },
+    {
+      name: 'stateless',
+      summary: "fetch and apply this node's configuration bundle",
+      help: 'Usage: hvnode-node stateless',
+      examples: ['hvnode-node stateless'],
+    },
+    {
+      name: 'upload',
+      summary: "upload this node's /config to the config server",
+      help: 'Usage: hvnode-node upload',
+      examples: ['hvnode-node upload'],
+    },
   ],
 };
-
-function runQuiet(cmd: string, args: string[]): { status: number | null; stdout: string } {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 30_000 });
-  return { status: r.error ? null : r.status, stdout: r.stdout ?? '' };
-}
 
 await runCli(program.prog, (argv) => dispatch(program, argv));

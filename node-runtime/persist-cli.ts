@@ -19,6 +19,13 @@ import {
 const command: Command = {
   name: '',
   summary: 'keep files, directories and symlinks across reboots (under /config)',
+  examples: ['persist /etc/hosts /etc/ssh/sshd_config', 'persist --list --json', 'persist --restore'],
+  exitStatus: [
+    [0, 'done (also when already persisted, or stateless)'],
+    [1, 'failure (e.g. /config full: nothing is lost)'],
+    [2, '/config not mounted, or not root'],
+    [65, 'a PATH was refused'],
+  ],
   help: `Usage: persist PATH...
        persist --list [--json]
        persist --restore
@@ -26,7 +33,9 @@ const command: Command = {
 Stores a copy of each PATH under /config at the same path (/etc/hosts is kept as
 /config/etc/hosts) and bind-mounts it over the original, so changes are written to /config
 from then on; a symlink is stored as a symlink. /config/files lists the persisted paths, one
-per line. Symlinks in the parent directories of PATH are followed, a symlink named last is not.
+per line; it is changed only under "flock -x /config/.hvnode.lock" (a script that edits it
+takes the same lock). Symlinks in the parent directories of PATH are followed, a symlink
+named last is not.
 
 Refused (nothing is changed when any PATH is): / and top-level paths (/etc, /usr, /var, ...),
 /proc, /sys, /dev and /run, /config and anything in it, a path inside a persisted directory,
@@ -39,9 +48,6 @@ is left as it is; one whose stored copy differs from what the system shows is st
   --restore   bind-mount every listed path again and re-create the symlinks (run at boot)
 
 With "stateless" on the kernel command line there is nothing to keep: persist does nothing.
-
-Exit codes: 0 done (also when already persisted, or stateless); 1 failure (e.g. /config
-full: nothing is lost); 2 /config not mounted, or not root; 65 a PATH was refused.
 
 ${ENVIRONMENT_HELP}`,
   options: {

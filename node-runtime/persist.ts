@@ -4,36 +4,59 @@
 // /config/files lists the persisted paths, one absolute path per line, sorted (so a parent
 // always comes before its children), and is the only thing the boot-time restore trusts.
 //
-// Crash safety: every change to /config is a rename of a complete, fsynced temporary entry
-// (`.NAME.hvnode-new` next to NAME), and the steps are ordered copy → list → mount (persist) and
-// copy back → unmount → list → delete (unpersist), so a run killed at any point leaves the old
-// or the new state plus, at worst, temporaries that the next run (or the boot restore) clears
-// away by `recoverInterrupted`. Replacing a directory takes two renames (NAME → `.NAME.hvnode-old`,
-// new → NAME); an `-old` without NAME means the second rename was cut off, and is finished.
+// /config is written through the config store (store/): every change is a rename of a complete,
+// fsynced temporary entry, and every run holds the store's lock from reading the list to its last
+// change, so a concurrent persist or settings write cannot lose an entry. The steps are ordered
+// copy → list → mount (persist) and copy back → unmount → list → delete (unpersist), so a run
+// killed at any point leaves the old or the new state plus, at worst, temporaries that the next
+// run (or the boot restore) finishes or clears away before it does anything else.
 
 import {
-  closeSync,
-  fsyncSync,
   lchownSync,
   lstatSync,
   mkdirSync,
-  openSync,
   readdirSync,
   readFileSync,
   readlinkSync,
   realpathSync,
-  renameSync,
-  rmdirSync,
-  rmSync,
   statfsSync,
   statSync,
   symlinkSync,
   writeFileSync,
-  writeSync,
 } from 'node:fs';
-import { basename, dirname, join, posix, relative, resolve } from 'node:path';
-import { execa } from 'execa';
-import { dataError, ExitCode, HvError, Report } from '../common/index.ts';
+import { basename, dirname, join, relative, resolve } from 'node:path';
+import { dataError, ExitCode, HvError, mountPoints, Report, run, ToolError } from '../common/index.ts';
+import { type CmdlineResult, readCmdline, requireValidArgs } from './config/index.ts';
+import {
+  type ConfigStore,
+  type EntryType,
+  type Found,
+  found,
+  fsyncPath,
+  fsyncTree,
+  isTempName,
+  isUnder,
+  isValidListEntry,
+  openStore,
+  readText,
+  removeTree,
+  type StoreTransaction,
+  sortPaths,
+  swapIn,
+  tempName,
+} from './store/index.ts';
+
+// The list's format and path rules are the store's; re-exported for persist's users.
+export {
+  comparePaths,
+  type EntryType,
+  type Found,
+  formatFilesList,
+  isUnder,
+  isValidListEntry,
+  parseFilesList,
+  sortPaths,
+} from './store/index.ts';
 
 export interface PersistOptions {
   /** Where the Config volume is mounted. */
@@ -62,10 +85,6 @@ export function persistOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Per
     cmdline: env.HVNODE_CMDLINE || DEFAULT_OPTIONS.cmdline,
   };
 }
-
-export type EntryType = 'file' | 'directory' | 'symlink';
-/** What is at a path: `other` is a socket, fifo or device node. */
-export type Found = EntryType | 'missing' | 'other';
 
 export interface PersistedEntry {
   path: string;
@@ -96,69 +115,18 @@ export const STATELESS_NOTE =
 // ---------------------------------------------------------------------------------------------
 // Pure parts: /config/files, kernel command line, mountinfo, path rules and the decisions.
 
-/** Code-unit order: a directory sorts before everything inside it (its path is their prefix). */
-export function comparePaths(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+/**
+ * `stateless` or oVirt's `ovirt_stateless` on the kernel command line, on (bare, 1, yes, …) and
+ * not turned off by a later one (0, no, off, …). A value that is neither is an argument error
+ * (exit 65): keeping or dropping a node's state is not guessed.
+ */
+export function isStateless(cmdline: string | CmdlineResult): boolean {
+  const result = readCmdline(cmdline);
+  requireValidArgs(result, { names: ['stateless', 'ovirt_stateless'] });
+  return result.config.boot?.stateless === true;
 }
 
-export function sortPaths(paths: Iterable<string>): string[] {
-  return [...new Set(paths)].sort(comparePaths);
-}
-
-/** /config/files as written by oVirt Node or by hand: blank lines and duplicates are tolerated. */
-export function parseFilesList(text: string): string[] {
-  return sortPaths(
-    text
-      .split('\n')
-      .map((l) => l.trim())
-      .filter(Boolean),
-  );
-}
-
-export function formatFilesList(paths: readonly string[]): string {
-  return paths.map((p) => `${p}\n`).join('');
-}
-
-/** An entry the restore can act on: absolute, normalized, not `/`. */
-export function isValidListEntry(p: string): boolean {
-  return p.startsWith('/') && p !== '/' && posix.normalize(p) === p && !p.endsWith('/');
-}
-
-const FALSE_WORDS = new Set(['0', 'no', 'false', 'off']);
-
-/** `stateless` (or `stateless=1`) on the kernel command line. */
-export function isStateless(cmdline: string): boolean {
-  return cmdline
-    .split(/\s+/)
-    .some((arg) => arg === 'stateless' || (arg.startsWith('stateless=') && !FALSE_WORDS.has(arg.slice(10))));
-}
-
-/** Mount points listed in /proc/self/mountinfo (field 5, with the kernel's octal escapes undone). */
-export function mountPoints(mountinfo: string): string[] {
-  const points: string[] = [];
-  for (const line of mountinfo.split('\n')) {
-    const field = line.split(' ')[4];
-    if (field)
-      points.push(
-        field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8))),
-      );
-  }
-  return points;
-}
-
-/** `path` is `dir` or inside it. */
-export function isUnder(path: string, dir: string): boolean {
-  return path === dir || path.startsWith(dir === '/' ? '/' : `${dir}/`);
-}
-
-// Names this module gives its temporaries; the recovery deletes or finishes them, so a user's
-// file with such a name cannot be persisted.
-const TEMP_NAME = /^\.(.+)\.hvnode-(new|old|del)$/;
-type TempKind = 'new' | 'old' | 'del';
-
-export function tempName(path: string, kind: TempKind): string {
-  return join(dirname(path), `.${basename(path)}.hvnode-${kind}`);
-}
+export { mountPoints } from '../common/index.ts';
 
 // Filled by the kernel and udev, or a tmpfs, at every boot: a copy would be stale or meaningless.
 const VOLATILE_DIRS = ['/proc', '/sys', '/dev', '/run'];
@@ -211,7 +179,7 @@ export function decidePersist(
   }
   const volatile = VOLATILE_DIRS.find((d) => isUnder(p, d));
   if (volatile) return refuse(`cannot persist ${p}: ${volatile} is created afresh at every boot`);
-  if (TEMP_NAME.test(basename(p))) {
+  if (isTempName(basename(p))) {
     return refuse(`cannot persist ${p}: names like .NAME.hvnode-new/-old/-del are hvnode's temporary files`);
   }
   const isListed = listed.includes(p);
@@ -331,24 +299,6 @@ export function planUnpersist(
 // ---------------------------------------------------------------------------------------------
 // Looking at the system.
 
-function found(path: string): Found {
-  try {
-    const st = lstatSync(path);
-    if (st.isFile()) return 'file';
-    if (st.isDirectory()) return 'directory';
-    if (st.isSymbolicLink()) return 'symlink';
-    return 'other';
-  } catch (err) {
-    if (
-      (err as NodeJS.ErrnoException).code === 'ENOENT' ||
-      (err as NodeJS.ErrnoException).code === 'ENOTDIR'
-    ) {
-      return 'missing';
-    }
-    throw err;
-  }
-}
-
 /** Both paths show the same inode (a bind mount is looked through; a symlink is not followed). */
 function sameInode(a: string, b: string): boolean {
   try {
@@ -450,15 +400,6 @@ export function probe(arg: string, opts: PersistOptions): PathFacts {
   return { arg, path, live: liveType, stored: storedType, storedIsLive, sameContent };
 }
 
-function readText(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
-    throw err;
-  }
-}
-
 function isMountPoint(opts: PersistOptions, path: string): boolean {
   return mountPoints(readFileSync(opts.mountinfo, 'utf8')).includes(path);
 }
@@ -486,77 +427,17 @@ export function checkPreconditions(opts: PersistOptions): 'stateless' | 'ready' 
   return 'ready';
 }
 
-export function readList(opts: PersistOptions): string[] {
-  return parseFilesList(readText(join(opts.configRoot, 'files')));
-}
-
 // ---------------------------------------------------------------------------------------------
 // Changing the system: durable renames, copies, mounts.
 
-/** fsync of a file or a directory (a rename is durable once its directory is synced). */
-export function fsyncPath(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Every file and directory of a copy on disk, before it is renamed into place. */
-function fsyncTree(path: string): void {
-  const type = found(path);
-  if (type === 'directory') {
-    for (const name of readdirSync(path)) fsyncTree(join(path, name));
-  }
-  // A symlink cannot be opened; its parent directory's fsync makes it durable.
-  if (type === 'file' || type === 'directory') fsyncPath(path);
-}
-
-function removeTree(path: string): void {
-  rmSync(path, { recursive: true, force: true });
-}
-
-/** Moves `tmp` to `final` atomically; returns the previous directory left to delete, if any. */
-function swapIn(tmp: string, final: string): string | null {
-  const finalType = found(final);
-  if (finalType === 'missing' || (finalType !== 'directory' && found(tmp) !== 'directory')) {
-    renameSync(tmp, final);
-    fsyncPath(dirname(final));
-    return null;
-  }
-  // rename(2) cannot replace a non-empty directory, or a file by a directory: two renames,
-  // which the recovery finishes when cut off between them.
-  const old = tempName(final, 'old');
-  removeTree(old);
-  renameSync(final, old);
-  renameSync(tmp, final);
-  fsyncPath(dirname(final));
-  return old;
-}
-
-class ToolFailure extends Error {
-  constructor(
-    readonly tool: string,
-    readonly stderr: string,
-  ) {
-    super(stderr || `${tool} failed`);
-  }
-}
-
-async function tool(cmd: string, args: string[]): Promise<void> {
-  const r = await execa(cmd, args, { reject: false, stdin: 'ignore' });
-  if (r.failed) throw new ToolFailure(cmd, String(r.stderr ?? '').trim() || String(r.shortMessage ?? ''));
-}
-
 /** `cp -a`: owner, mode, times, xattrs (SELinux labels) and symlinks as they are. */
 async function copyEntry(src: string, dst: string): Promise<void> {
-  await tool('cp', ['-a', '-T', '--', src, dst]);
+  await run('cp', ['-a', '-T', '--', src, dst]);
 }
 
 async function bindMount(src: string, dst: string): Promise<void> {
   try {
-    await tool('mount', ['--bind', src, dst]);
+    await run('mount', ['--bind', src, dst]);
   } catch (err) {
     throw new HvError(`cannot bind-mount ${src} on ${dst}: ${(err as Error).message}`);
   }
@@ -577,31 +458,12 @@ async function unmountStored(opts: PersistOptions, live: string): Promise<void> 
     }
     if (dev !== configDev) return;
     try {
-      await tool('umount', [live]);
+      await run('umount', [live]);
     } catch (err) {
       throw new HvError(`cannot unmount ${live}: ${(err as Error).message}`, {
         hint: 'a process may be using it (fuser -vm PATH shows which)',
       });
     }
-  }
-}
-
-function writeList(opts: PersistOptions, paths: readonly string[]): void {
-  const file = join(opts.configRoot, 'files');
-  const tmp = tempName(file, 'new');
-  try {
-    const fd = openSync(tmp, 'w', 0o644);
-    try {
-      writeSync(fd, formatFilesList(paths));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, file);
-    fsyncPath(opts.configRoot);
-  } catch (err) {
-    removeTree(tmp);
-    throw err;
   }
 }
 
@@ -622,30 +484,6 @@ function makeStoredParents(opts: PersistOptions, p: string): string[] {
   return created;
 }
 
-/** Removes the empty directories a stored copy leaves behind, up to the config root. */
-function pruneEmptyParents(opts: PersistOptions, from: string): void {
-  for (let dir = from; dir !== opts.configRoot && isUnder(dir, opts.configRoot); dir = dirname(dir)) {
-    try {
-      rmdirSync(dir);
-    } catch {
-      return;
-    }
-  }
-}
-
-function discardStored(opts: PersistOptions, p: string): void {
-  const stored = storedPath(opts, p);
-  if (found(stored) !== 'missing') {
-    // Renamed first, so a cut-off delete leaves a temporary, never a half copy under the real name.
-    const del = tempName(stored, 'del');
-    removeTree(del);
-    renameSync(stored, del);
-    fsyncPath(dirname(stored));
-    removeTree(del);
-  }
-  pruneEmptyParents(opts, dirname(stored));
-}
-
 function kib(bytes: number): number {
   return Math.ceil(bytes / 1024);
 }
@@ -659,7 +497,7 @@ function treeBytes(path: string): number {
 function isNoSpace(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ENOSPC' || code === 'EDQUOT') return true;
-  return err instanceof ToolFailure && /No space left on device|Disk quota exceeded/.test(err.stderr);
+  return err instanceof ToolError && /No space left on device|Disk quota exceeded/.test(err.detail);
 }
 
 function noSpaceError(opts: PersistOptions, p: string, cause: unknown): HvError {
@@ -677,8 +515,30 @@ function noSpaceError(opts: PersistOptions, p: string, cause: unknown): HvError 
   });
 }
 
+/**
+ * The config store of `opts`: its recovery moves a bind mount that still shows a replaced or
+ * half-deleted copy to the current copy (or takes it off), so that deleting the old copy never
+ * empties what the system shows.
+ */
+export function persistStore(opts: PersistOptions): ConfigStore {
+  return openStore(opts.configRoot, {
+    retire: async ({ path: p, temp, kind }, listed) => {
+      const live = livePath(opts, p);
+      if (!sameInode(live, temp)) return;
+      await unmountStored(opts, live);
+      const stored = storedPath(opts, p);
+      if (kind === 'old' && listed.includes(p) && found(stored) !== 'symlink') await bindMount(stored, live);
+    },
+  });
+}
+
 /** Copies the live path into the store, lists it, bind-mounts it (in this order: see the top). */
-async function storeCopy(opts: PersistOptions, d: PersistDecision, listed: string[]): Promise<string[]> {
+async function storeCopy(
+  opts: PersistOptions,
+  store: ConfigStore,
+  tx: StoreTransaction,
+  d: PersistDecision,
+): Promise<void> {
   const live = livePath(opts, d.path);
   const stored = storedPath(opts, d.path);
   const tmp = tempName(stored, 'new');
@@ -698,14 +558,12 @@ async function storeCopy(opts: PersistOptions, d: PersistDecision, listed: strin
       where: d.path,
     });
   }
-  let list = listed;
-  if (!listed.includes(d.path)) {
-    list = sortPaths([...listed, d.path]);
+  if (!tx.files.includes(d.path)) {
     try {
-      writeList(opts, list);
+      tx.setFiles([...tx.files, d.path]);
     } catch (err) {
       // An unlisted copy is never restored: take it back so a failed persist leaves nothing.
-      discardStored(opts, d.path);
+      store.discard(d.path);
       if (old) removeTree(old);
       if (isNoSpace(err)) throw noSpaceError(opts, d.path, err);
       throw err;
@@ -717,7 +575,6 @@ async function storeCopy(opts: PersistOptions, d: PersistDecision, listed: strin
   }
   // Only now: until the new copy is mounted, the live path may still show the old one.
   if (old) removeTree(old);
-  return list;
 }
 
 function requireRoot(what: string): void {
@@ -742,38 +599,54 @@ export async function persist(
     log.info(STATELESS_NOTE);
     return ExitCode.ok;
   }
-  let listed = readList(opts);
-  await recoverInterrupted(opts, listed);
-  const facts = args.map((a) => probe(a, opts));
-  const { decisions, report } = planPersist(facts, listed, configAt(opts));
-  const refused = report.errors.length;
-  report.throwIfErrors(
-    `nothing persisted: ${refused} of ${args.length} path${args.length === 1 ? '' : 's'} refused`,
-  );
-  if (decisions.some((d) => d.action !== 'none')) requireRoot('persist');
-  for (const d of decisions) {
-    if (d.action === 'none') {
-      log.info(`Already persisted: ${d.path}`);
-    } else if (d.action === 'remount') {
-      const live = livePath(opts, d.path);
-      await unmountStored(opts, live);
-      await bindMount(storedPath(opts, d.path), live);
-      log.info(`Already persisted: ${d.path} (its bind mount was missing and is back)`);
-    } else {
-      listed = await storeCopy(opts, d, listed);
-      log.info(
-        `Successfully persisted ${d.path}${d.replacing ? ' (the stored copy was out of date and is replaced)' : ''}`,
-      );
-    }
+  const store = persistStore(opts);
+  const plan = (listed: readonly string[]) => {
+    const facts = args.map((a) => probe(a, opts));
+    const { decisions, report } = planPersist(facts, listed, configAt(opts));
+    const refused = report.errors.length;
+    report.throwIfErrors(
+      `nothing persisted: ${refused} of ${args.length} path${args.length === 1 ? '' : 's'} refused`,
+    );
+    return decisions;
+  };
+  // Refusals and "already persisted" need neither root nor the lock (nor a writable /config).
+  const first = plan(store.listFiles());
+  if (first.every((d) => d.action === 'none')) {
+    for (const d of first) log.info(`Already persisted: ${d.path}`);
+    return ExitCode.ok;
   }
-  return ExitCode.ok;
+  requireRoot('persist');
+  // Planned again under the lock: another writer may have changed the list in between.
+  return store.update(async (tx) => {
+    for (const d of plan(tx.files)) {
+      if (d.action === 'none') {
+        log.info(`Already persisted: ${d.path}`);
+      } else if (d.action === 'remount') {
+        const live = livePath(opts, d.path);
+        await unmountStored(opts, live);
+        await bindMount(storedPath(opts, d.path), live);
+        log.info(`Already persisted: ${d.path} (its bind mount was missing and is back)`);
+      } else {
+        await storeCopy(opts, store, tx, d);
+        log.info(
+          `Successfully persisted ${d.path}${d.replacing ? ' (the stored copy was out of date and is replaced)' : ''}`,
+        );
+      }
+    }
+    return ExitCode.ok;
+  });
 }
 
 /**
  * Stops persisting one path: the live path keeps the persisted content for the rest of this
  * boot (copied back before the unmount), then the list forgets it, then the copy is deleted.
  */
-async function removePersisted(opts: PersistOptions, p: string, listed: string[]): Promise<string[]> {
+async function removePersisted(
+  opts: PersistOptions,
+  store: ConfigStore,
+  tx: StoreTransaction,
+  p: string,
+): Promise<void> {
   const live = livePath(opts, p);
   const stored = storedPath(opts, p);
   const type = found(stored);
@@ -801,10 +674,8 @@ async function removePersisted(opts: PersistOptions, p: string, listed: string[]
       if (old) removeTree(old);
     }
   }
-  const list = listed.filter((l) => l !== p);
-  writeList(opts, list);
-  discardStored(opts, p);
-  return list;
+  tx.setFiles(tx.files.filter((l) => l !== p));
+  store.discard(p);
 }
 
 /** `unpersist PATH...`. */
@@ -821,30 +692,38 @@ export async function unpersist(
     log.info(STATELESS_NOTE);
     return ExitCode.ok;
   }
-  let listed = readList(opts);
-  await recoverInterrupted(opts, listed);
+  const store = persistStore(opts);
   const targets = args.map((arg) => ({ arg, path: resolveInRoot(opts.root, absolute(arg)) }));
-  const { paths, report } = planUnpersist(targets, listed);
-  const refused = report.errors.length;
-  report.throwIfErrors(
-    `nothing unpersisted: ${refused} of ${args.length} path${args.length === 1 ? '' : 's'} refused`,
-  );
+  const plan = (listed: readonly string[]) => {
+    const { paths, report } = planUnpersist(targets, listed);
+    const refused = report.errors.length;
+    report.throwIfErrors(
+      `nothing unpersisted: ${refused} of ${args.length} path${args.length === 1 ? '' : 's'} refused`,
+    );
+    return paths;
+  };
+  plan(store.listFiles());
   requireRoot('unpersist');
-  for (const p of paths) {
-    listed = await removePersisted(opts, p, listed);
-    log.info(`Successfully unpersisted ${p}`);
-  }
-  return ExitCode.ok;
+  // Planned again under the lock: another writer may have changed the list in between.
+  return store.update(async (tx) => {
+    for (const p of plan(tx.files)) {
+      await removePersisted(opts, store, tx, p);
+      log.info(`Successfully unpersisted ${p}`);
+    }
+    return ExitCode.ok;
+  });
 }
 
 /** `persist --list`: what /config/files holds, with the type of each stored copy. */
 export function listPersisted(options = DEFAULT_OPTIONS): PersistedEntry[] {
   const opts = resolveOptions(options);
   if (checkPreconditions(opts) === 'stateless') return [];
-  return readList(opts).map((path) => {
-    const type = found(storedPath(opts, path));
-    return { path, type: type === 'other' ? 'missing' : type };
-  });
+  return persistStore(opts)
+    .listFiles()
+    .map((path) => {
+      const type = found(storedPath(opts, path));
+      return { path, type: type === 'other' ? 'missing' : type };
+    });
 }
 
 export interface RestoreResult {
@@ -913,69 +792,25 @@ export async function restorePersisted(
     log.info(STATELESS_NOTE);
     return { ...result, stateless: true };
   }
-  const listed = readList(opts);
-  await recoverInterrupted(opts, listed);
-  for (const p of listed) {
-    try {
-      const outcome = await restoreOne(opts, p);
-      (outcome === 'restored' ? result.restored : result.unchanged).push(p);
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      result.failed.push({ path: p, message });
-      log.warn(`persist: cannot restore ${p}: ${message}`);
+  return persistStore(opts).update(async (tx) => {
+    for (const p of tx.files) {
+      try {
+        const outcome = await restoreOne(opts, p);
+        (outcome === 'restored' ? result.restored : result.unchanged).push(p);
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        result.failed.push({ path: p, message });
+        log.warn(`persist: cannot restore ${p}: ${message}`);
+      }
     }
-  }
-  return result;
+    return result;
+  });
 }
 
 /**
- * Finishes or clears what an interrupted persist or unpersist left in the config store:
- * `-new` alone is an unfinished copy (deleted); `-old` is a replaced entry (deleted once the
- * new one is in place, which is first finished when the run stopped between the two renames);
- * `-del` is a copy being deleted. Persisted directories are not searched: their insides are
- * the admin's files, and temporaries are only ever created next to a stored entry.
+ * Finishes or clears what an interrupted persist, unpersist or settings write left in the config
+ * store (under its lock; see store/), moving the bind mounts off the copies it deletes.
  */
-export async function recoverInterrupted(options: PersistOptions, listed: readonly string[]): Promise<void> {
-  const opts = resolveOptions(options);
-  const persistedDirs = new Set(listed.map((p) => storedPath(opts, p)));
-  const nodePath = (stored: string) => `/${relative(opts.configRoot, stored)}`;
-
-  const visit = async (dir: string): Promise<void> => {
-    const names = readdirSync(dir);
-    const temps = names.flatMap((name) => {
-      const m = TEMP_NAME.exec(name);
-      return m ? [{ path: join(dir, name), final: join(dir, m[1] as string), kind: m[2] as TempKind }] : [];
-    });
-    for (const t of temps.filter((x) => x.kind === 'old')) {
-      if (found(t.final) === 'missing') {
-        const next = tempName(t.final, 'new');
-        renameSync(found(next) === 'missing' ? t.path : next, t.final);
-        fsyncPath(dir);
-        if (found(t.path) === 'missing') continue;
-      }
-      // A live path may still be mounted from the old copy: move it to the current one first,
-      // so deleting the old copy never empties what the system shows.
-      const p = nodePath(t.final);
-      const live = livePath(opts, p);
-      if (sameInode(live, t.path)) {
-        await unmountStored(opts, live);
-        if (listed.includes(p) && found(t.final) !== 'symlink') await bindMount(t.final, live);
-      }
-      removeTree(t.path);
-    }
-    for (const t of temps.filter((x) => x.kind !== 'old')) {
-      if (found(t.path) === 'missing') continue;
-      if (t.kind === 'del') {
-        const live = livePath(opts, nodePath(t.final));
-        if (sameInode(live, t.path)) await unmountStored(opts, live);
-      }
-      removeTree(t.path);
-    }
-    for (const name of names) {
-      const child = join(dir, name);
-      if (TEMP_NAME.test(name) || persistedDirs.has(child) || found(child) !== 'directory') continue;
-      await visit(child);
-    }
-  };
-  await visit(opts.configRoot);
+export async function recoverInterrupted(options: PersistOptions): Promise<void> {
+  await persistStore(resolveOptions(options)).recover();
 }

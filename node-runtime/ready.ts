@@ -3,14 +3,16 @@
 
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { type CmdlineResult, readCmdline } from './config/index.ts';
 
 export type BootMode = 'live' | 'pxe' | 'installed';
 
 /** How this system was booted, from its kernel command line. */
-export function bootMode(cmdline: string): BootMode {
+export function bootMode(cmdline: string | CmdlineResult): BootMode {
+  const { kernel } = readCmdline(cmdline);
   // GRUB's entries on an installed disk mark the root slot they boot
-  if (/(?:^|\s)hvnode\.slot=\S/.test(cmdline)) return 'installed';
-  const root = /(?:^|\s)root=(\S+)/.exec(cmdline)?.[1] ?? '';
+  if (kernel.slot) return 'installed';
+  const root = kernel.root ?? '';
   if (!root.startsWith('live:')) return 'installed';
   const source = root.slice('live:'.length);
   // An ISO appended to the initrd (root=live:/name.iso) or a squashfs fetched over the network.
@@ -52,8 +54,8 @@ export function announce(line: string, consoles: string[]): string[] {
 }
 
 /** `hvnode.selftest` on the kernel command line: the boot tests ask the node to check itself. */
-export function wantsSelftest(cmdline: string): boolean {
-  return /(?:^|\s)hvnode\.selftest(?:=1|=yes)?(?:\s|$)/.test(cmdline);
+export function wantsSelftest(cmdline: string | CmdlineResult): boolean {
+  return readCmdline(cmdline).kernel.selftest === true;
 }
 
 export interface SelftestProbe {
@@ -65,10 +67,14 @@ export interface SelftestProbe {
  * One line that says whether the hypervisor works: libvirtd's state as systemd sees it and
  * the version qemu-system-x86_64 reports, e.g. `hvnode: selftest libvirtd=active qemu=7.2.15`.
  */
-export function selftestLine(probe: SelftestProbe, cmdline = '', host = hostname()): string {
+export function selftestLine(
+  probe: SelftestProbe,
+  cmdline: string | CmdlineResult = '',
+  host = hostname(),
+): string {
   const libvirtd = probe.run('systemctl', ['is-active', 'libvirtd.service']).stdout.trim() || 'unknown';
   const q = probe.run('qemu-system-x86_64', ['--version']);
   const version = q.status === 0 ? /version\s+(\S+)/.exec(q.stdout)?.[1] : undefined;
-  const slot = /(?:^|\s)hvnode\.slot=(\S+)/.exec(cmdline)?.[1] ?? 'none';
+  const slot = readCmdline(cmdline).kernel.slot ?? 'none';
   return `hvnode: selftest libvirtd=${libvirtd.split('\n')[0]} qemu=${version ?? 'missing'} hostname=${host} slot=${slot}`;
 }

@@ -6,6 +6,13 @@ import { ENVIRONMENT_HELP, persistOptionsFromEnv, unpersist } from './persist.ts
 const command: Command = {
   name: '',
   summary: 'stop keeping persisted paths across reboots',
+  examples: ['unpersist /etc/hosts', 'unpersist /etc/ssh/sshd_config /etc/hosts'],
+  exitStatus: [
+    [0, 'done (also stateless)'],
+    [1, 'failure'],
+    [2, '/config not mounted, or not root'],
+    [65, 'a PATH was refused'],
+  ],
   help: `Usage: unpersist PATH...
 
 Undoes "persist PATH": the bind mount is taken off, PATH keeps the content it had while
@@ -15,9 +22,6 @@ persisted (until the next boot, when the image's version comes back), PATH leave
 Refused (nothing is changed when any PATH is): a path that is not persisted, or only
 inside a persisted directory (unpersist the directory), or when nothing is persisted.
 With "stateless" on the kernel command line there is nothing to undo: it does nothing.
-
-Exit codes: 0 done (also stateless); 1 failure; 2 /config not mounted, or not root;
-65 a PATH was refused.
 
 ${ENVIRONMENT_HELP}`,
   run: async ({ positionals }) => unpersist(positionals, persistOptionsFromEnv()),

@@ -23,7 +23,7 @@ import {
   minimize,
   treeBytes,
 } from '../../blacklist/index.ts';
-import { HvError, Report } from '../../common/index.ts';
+import { HvError, isAlive, Report } from '../../common/index.ts';
 import { writeManifests } from '../../manifests/index.ts';
 import { BuildLog, removeTree, requireTools, run } from '../exec.ts';
 import {
@@ -37,6 +37,7 @@ import {
 } from '../rootfs/apt.ts';
 import { buildRootfsDnf, planDnf, rootfsBackend } from '../rootfs/dnf.ts';
 import { checkBudgets } from './budgets.ts';
+import { writeSha256Sums } from './checksums.ts';
 import { applyCommands, installRuntime } from './configure.ts';
 import type { BuildContext } from './context.ts';
 
@@ -98,11 +99,20 @@ export function defaultCacheDir(): string {
     : join(homedir(), '.cache', 'hvnode');
 }
 
-/** Writes a file under a temporary name and renames it into place. */
-export function writeFileAtomic(path: string, data: string): void {
+/**
+ * Writes a file under a temporary name and renames it into place. The temporary file is created
+ * afresh with `mode`, so the content never sits in a file with a wider mode, not even for a moment.
+ */
+export function writeFileAtomic(path: string, data: string, mode = 0o644): void {
   const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
+  rmSync(tmp, { force: true });
+  try {
+    writeFileSync(tmp, data, { mode, flag: 'wx' }); // mode less the umask
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
 }
 
 /** Work trees of builds that died without cleaning up (kill -9, power loss). */
@@ -117,9 +127,7 @@ function sweepStaleWorkdirs(tmpDir: string, say: (m: string) => void): void {
     } catch {
       continue;
     }
-    try {
-      process.kill(pid, 0);
-    } catch {
+    if (!isAlive(pid)) {
       say(`removing the work tree of an earlier build that did not finish: ${dir}`);
       removeTree(dir);
     }
@@ -166,7 +174,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
   const flat = await stage('render', () =>
     renderKickstart({ profile, profileFile, kickstartsDir: KICKSTARTS_DIR }),
   );
-  writeFileAtomic(ksPath, flat);
+  writeFileAtomic(ksPath, flat, 0o600); // it may hold rootpw / user --password
   const { kickstart, report } = parseKickstart(flat, { file: ksPath });
   const epoch =
     opts.sourceDateEpoch ??
@@ -307,6 +315,13 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
       stages,
     };
     writeFileAtomic(join(out, 'build-report.json'), `${JSON.stringify(result, null, 2)}\n`);
+    await writeSha256Sums(out, [
+      isoPath,
+      ksPath,
+      join(out, 'build-report.json'),
+      ...(minimized ? [join(out, 'minimize-report.json')] : []),
+      ...manifests.files.filter((f) => f.endsWith('.json')).map((f) => join(out, basename(f))),
+    ]);
     return result;
   } finally {
     await log.close();

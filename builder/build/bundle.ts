@@ -2,7 +2,6 @@
 // no node_modules on the node.
 
 import { join } from 'node:path';
-import { build } from 'esbuild';
 import { runtimeVersion } from '../../common/index.ts';
 
 /** Installed name on the node → entry point in node-runtime/. */
@@ -18,6 +17,8 @@ export async function bundleRuntime(repoDir: string, outDir: string): Promise<st
     out,
     in: join(repoDir, 'node-runtime', src),
   }));
+  // loaded here, not when every hvnode command starts
+  const { build } = await import('esbuild');
   await build({
     entryPoints,
     outdir: outDir,

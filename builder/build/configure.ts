@@ -1,22 +1,26 @@
 // The configure stage: installs the node runtime and applies the kickstart commands the builder
 // acts on (timezone, lang, keyboard, rootpw, user, services), before the %post scripts run.
 
-import { chmodSync, copyFileSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { dataError, runtimeVersion } from '../../common/index.ts';
+import { dataError, GRUB_PAYLOAD_DIR, runtimeVersion } from '../../common/index.ts';
 import { formatRelease } from '../../node-runtime/index.ts';
-import { GRUB_PAYLOAD_DIR } from '../../node-runtime/install/bootloader.ts';
 import { makeInstalledGrubPayload } from '../iso/grub.ts';
 import type { KsCommand } from '../kickstart/index.ts';
-import { inChroot, rootPath } from '../rootfs/chroot.ts';
+import { imagePath, inChroot, mkdirInImage, writeInImage } from '../rootfs/chroot.ts';
 import { bundleRuntime } from './bundle.ts';
 import type { BuildContext } from './context.ts';
 
 function put(root: string, path: string, content: string, mode = 0o644): void {
-  const file = rootPath(root, path);
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, content, { mode });
-  chmodSync(file, mode);
+  writeInImage(root, path, content, { mode });
+}
+
+/** Replaces image entry `path` (never what a link there points to) by a symlink to `target`. */
+function link(root: string, path: string, target: string): void {
+  const host = imagePath(root, path, { follow: false });
+  mkdirSync(dirname(host), { recursive: true });
+  rmSync(host, { force: true });
+  symlinkSync(target, host);
 }
 
 /** The node runtime's systemd units (node-runtime/units), enabled by the kickstart's `services`. */
@@ -28,20 +32,18 @@ export const RUNTIME_UNITS = [
 ];
 
 export async function installRuntime(ctx: BuildContext, root: string): Promise<void> {
-  const libDir = rootPath(root, '/usr/lib/hvnode');
-  mkdirSync(libDir, { recursive: true });
+  const libDir = mkdirInImage(root, '/usr/lib/hvnode');
   for (const file of await bundleRuntime(ctx.repoDir, libDir)) {
     chmodSync(file, 0o755);
-    const link = rootPath(root, `/usr/bin/${basename(file, '.mjs')}`);
-    rmSync(link, { force: true });
-    symlinkSync(`../lib/hvnode/${basename(file)}`, link);
+    link(root, `/usr/bin/${basename(file, '.mjs')}`, `../lib/hvnode/${basename(file)}`);
   }
   for (const unit of RUNTIME_UNITS)
-    copyFileSync(
-      join(ctx.repoDir, 'node-runtime', 'units', unit),
-      rootPath(root, `/usr/lib/systemd/system/${unit}`),
+    put(
+      root,
+      `/usr/lib/systemd/system/${unit}`,
+      readFileSync(join(ctx.repoDir, 'node-runtime', 'units', unit), 'utf8'),
     );
-  await makeInstalledGrubPayload(rootPath(root, GRUB_PAYLOAD_DIR), { log: ctx.log, signal: ctx.signal });
+  await makeInstalledGrubPayload(mkdirInImage(root, GRUB_PAYLOAD_DIR), { log: ctx.log, signal: ctx.signal });
   put(
     root,
     '/etc/hvnode-release',
@@ -60,8 +62,7 @@ export async function applyCommands(ctx: BuildContext, root: string): Promise<vo
           throw dataError('timezone needs a zone name', where(c), 'e.g. timezone --utc Europe/Berlin');
         if (!/^[A-Za-z0-9_+/-]+$/.test(arg) || arg.includes('..'))
           throw dataError(`invalid time zone "${arg}"`, where(c));
-        rmSync(rootPath(root, '/etc/localtime'), { force: true });
-        symlinkSync(`/usr/share/zoneinfo/${arg}`, rootPath(root, '/etc/localtime'));
+        link(root, '/etc/localtime', `/usr/share/zoneinfo/${arg}`);
         put(root, '/etc/timezone', `${arg}\n`);
         break;
       }

@@ -13,7 +13,7 @@ import {
   renameSync,
 } from 'node:fs';
 import { join, relative } from 'node:path';
-import { run } from '../exec.ts';
+import { extractFromIso, run } from '../../common/index.ts';
 import { type BuildOptions, type BuildReport, buildImage, removeTree } from './build.ts';
 
 export interface ReproOutput {
@@ -88,7 +88,7 @@ export async function explainIsoDifference(isoA: string, isoB: string, work: str
     [isoA, da],
     [isoB, db],
   ] as const)
-    await run('xorriso', ['-osirrox', 'on', '-indev', iso, '-extract', '/', d]);
+    await extractFromIso(iso, [['/', d]]);
   const diff = await firstTreeDifference(da, db);
   if (!diff) return 'the ISO metadata (every file inside is identical)';
   if (diff.path !== '/LiveOS/squashfs.img') return describe(diff);

@@ -5,7 +5,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { HvError } from '../../common/index.ts';
 import type { KsScript } from '../kickstart/index.ts';
-import { inChroot, onHost, rootPath } from '../rootfs/chroot.ts';
+import { inChroot, onHost, writeInImage } from '../rootfs/chroot.ts';
 import type { BuildContext } from './context.ts';
 
 export async function runPostScripts(ctx: BuildContext, root: string, liveRoot: string): Promise<void> {
@@ -23,19 +23,18 @@ export async function runPostScripts(ctx: BuildContext, root: string, liveRoot: 
       );
       continue;
     }
-    if (s.log) {
-      const logFile = s.nochroot ? s.log : rootPath(root, s.log);
-      mkdirSync(dirname(logFile), { recursive: true });
-      writeFileSync(logFile, output);
-    }
+    if (s.log === undefined) continue;
+    if (s.nochroot) {
+      // a --nochroot script runs on the build host: its log is a host path, like the script's own writes
+      mkdirSync(dirname(s.log), { recursive: true });
+      writeFileSync(s.log, output);
+    } else writeInImage(root, s.log, output, { where: at });
   }
 }
 
 async function runInRoot(ctx: BuildContext, s: KsScript, i: number, root: string): Promise<string> {
   const inside = `/tmp/hvnode-ks-script-${i}`;
-  const file = rootPath(root, inside);
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, s.body, { mode: 0o700 });
+  const file = writeInImage(root, inside, s.body, { mode: 0o700 });
   try {
     return await inChroot(ctx, root, [s.interpreter, inside], {
       what: '%post script',

@@ -3,9 +3,22 @@
 // Entries are directory trees copied with cp -a (owners, modes, xattrs, hard links kept), put
 // into place by rename so a killed build never leaves a half-written entry behind.
 
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, utimesSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  utimesSync,
+} from 'node:fs';
 import { join, relative } from 'node:path';
+import { isAlive } from '../../common/index.ts';
 import { type BuildLog, removeTree, run } from '../exec.ts';
 
 export type CacheStatus = 'hit' | 'miss' | 'off';
@@ -55,29 +68,41 @@ export class StageCache {
     return this.dir ? join(this.dir, stage, key.slice(0, 32)) : undefined;
   }
 
-  /** Copies a cached tree to `dest` (which must not exist); false when there is none. */
+  /**
+   * Copies a cached tree to `dest` (which must not exist). The entry is held with a shared lock
+   * while it is copied, so another build's prune leaves it alone; an entry that a prune is taking
+   * away at that moment is a miss.
+   */
   async restore(stage: string, key: string, dest: string): Promise<CacheStatus> {
     const entry = this.entry(stage, key);
     if (!entry) return 'off';
-    if (!existsSync(join(entry, 'tree'))) return 'miss';
-    await run('cp', ['-a', '--reflink=auto', join(entry, 'tree'), dest], {
-      log: this.opts.log,
-      signal: this.opts.signal,
-      what: `restoring the cached ${stage} stage`,
-    });
-    const now = new Date();
-    utimesSync(entry, now, now); // most recently used: kept longest
+    const fd = lockEntry(entry, 'shared');
+    if (fd === undefined) return 'miss';
+    try {
+      if (!existsSync(join(entry, 'tree'))) return 'miss';
+      const now = new Date();
+      utimesSync(entry, now, now); // most recently used: kept longest
+      await run('cp', ['-a', '--reflink=auto', join(entry, 'tree'), dest], {
+        log: this.opts.log,
+        signal: this.opts.signal,
+        what: `restoring the cached ${stage} stage`,
+      });
+    } finally {
+      closeSync(fd);
+    }
     return 'hit';
   }
 
-  /** Stores a copy of `src` as the stage's output for `key`; keeps the newest few entries. */
+  /**
+   * Stores a copy of `src` as the stage's output for `key`; keeps the newest few entries. When
+   * another build stores the same key at the same time, the first rename wins and the other copy
+   * is dropped.
+   */
   async store(stage: string, key: string, src: string): Promise<void> {
     const entry = this.entry(stage, key);
     if (!entry || existsSync(entry)) return;
-    const parent = join(this.dir as string, stage);
-    mkdirSync(parent, { recursive: true });
-    const tmp = `${entry}.partial-${process.pid}`;
-    removeEntry(tmp);
+    mkdirSync(join(this.dir as string, stage), { recursive: true });
+    const tmp = `${entry}${PARTIAL}${ownTag()}`;
     mkdirSync(tmp);
     try {
       await run('cp', ['-a', '--reflink=auto', src, join(tmp, 'tree')], {
@@ -88,38 +113,88 @@ export class StageCache {
       renameSync(tmp, entry);
     } catch (err) {
       removeEntry(tmp);
-      throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
     }
     this.prune(stage);
   }
 
+  /**
+   * Drops all but the `keep` newest entries, and what dead builds left half-done. An entry is
+   * taken away only under an exclusive lock (skipped while a restore holds it), by renaming it
+   * to a name of this process first: two builds pruning at once never remove the same tree.
+   */
   private prune(stage: string): void {
     const parent = join(this.dir as string, stage);
     const keep = this.opts.keep ?? 2;
-    const entries = readdirSync(parent)
-      .map((name) => ({ name, t: statSync(join(parent, name)).mtimeMs }))
-      .sort((a, b) => b.t - a.t);
+    const entries: { name: string; t: number }[] = [];
+    for (const name of readdirSync(parent)) {
+      try {
+        entries.push({ name, t: statSync(join(parent, name)).mtimeMs });
+      } catch {
+        // gone meanwhile: another build's prune or rename
+      }
+    }
+    entries.sort((a, b) => b.t - a.t);
     let kept = 0;
     for (const e of entries) {
-      const partial = e.name.includes('.partial-');
-      const owner = partial ? Number(e.name.split('.partial-')[1]) : Number.NaN;
-      if (partial && isAlive(owner)) continue;
-      if (!partial && kept < keep) {
-        kept++;
-        continue;
-      }
-      removeEntry(join(parent, e.name));
+      const path = join(parent, e.name);
+      const owner = /\.(?:partial|old)-(\d+)(?:-|$)/.exec(e.name);
+      if (owner) {
+        if (!isAlive(Number(owner[1]))) takeAway(path, 'stale');
+      } else if (kept < keep) kept++;
+      else takeAway(path, 'lock');
     }
   }
 }
 
-function isAlive(pid: number): boolean {
+const PARTIAL = '.partial-';
+const OLD = '.old-';
+
+/** `<pid>-<random>`: unique to this call, and naming the process that owns the name. */
+const ownTag = () => `${process.pid}-${randomBytes(4).toString('hex')}`;
+
+/**
+ * Opens entry folder `entry` and locks it (flock: released when the descriptor is closed, or
+ * when the process dies). Undefined when the entry is not there, has been renamed away while we
+ * waited, or (exclusive) someone else holds it.
+ */
+function lockEntry(entry: string, how: 'shared' | 'exclusive'): number | undefined {
+  let fd: number;
   try {
-    process.kill(pid, 0);
-    return true;
+    fd = openSync(entry, 'r');
   } catch {
-    return false;
+    return undefined;
   }
+  // flock(1) given a descriptor locks the open file it shares with us: the lock stays ours
+  const args = how === 'shared' ? ['--shared', '--timeout', '60'] : ['--exclusive', '--nonblock'];
+  const r = spawnSync('flock', [...args, '3'], { stdio: ['ignore', 'ignore', 'ignore', fd] });
+  let same = false;
+  try {
+    const a = fstatSync(fd);
+    const b = statSync(entry);
+    same = a.ino === b.ino && a.dev === b.dev;
+  } catch {
+    // renamed away and not replaced
+  }
+  if (r.status === 0 && same) return fd;
+  closeSync(fd);
+  return undefined;
+}
+
+/** Renames `path` to a name of this process (under the entry's lock unless stale), then removes it. */
+function takeAway(path: string, how: 'lock' | 'stale'): void {
+  const fd = how === 'lock' ? lockEntry(path, 'exclusive') : undefined;
+  if (how === 'lock' && fd === undefined) return;
+  const doomed = `${path.replace(/\.(?:partial|old)-.*$/, '')}${OLD}${ownTag()}`;
+  try {
+    renameSync(path, doomed);
+  } catch {
+    return; // another build took it first
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  removeEntry(doomed);
 }
 
 function removeEntry(path: string): void {

@@ -22,9 +22,23 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { type Command, dataError, ExitCode, HvError } from '../../common/index.ts';
-import { BuildLog, requireTools, run } from '../exec.ts';
-import { bootEntries, GRUB_LIB, grubConfig, makeFatImage, makeGrubImage } from '../iso/grub.ts';
+import {
+  bootEntries,
+  type Command,
+  dataError,
+  ExitCode,
+  extractFromIso,
+  grubConfig,
+  HvError,
+  listIsoFiles,
+  MiB,
+  parseSize,
+  requireTools,
+  type Scheme,
+  withInterrupt,
+} from '../../common/index.ts';
+import { BuildLog } from '../exec.ts';
+import { GRUB_LIB, makeFatImage, makeGrubImage } from '../iso/grub.ts';
 import {
   checkExtraKernelArgs,
   DATA_SLACK_MiB,
@@ -33,18 +47,15 @@ import {
   ESP_LABEL,
   ESP_MiB,
   type IsoBoot,
-  MiB,
   makeIds,
   overlayPath,
   PART_TYPES,
   parseIsolinuxCfg,
-  parseSize,
   planDisk,
   requiredDiskBytes,
-  type Scheme,
   sfdiskScript,
 } from './layout.ts';
-import { checkDeviceFree, confirmErase, inspectTarget, type Target } from './target.ts';
+import { checkDeviceFree, checkTargetPath, confirmErase, inspectTarget, type Target } from './target.ts';
 import { type DiskPieces, makeExt4, wipeEnds, writeDisk } from './write.ts';
 
 const WHERE = 'hvnode iso-to-disk';
@@ -99,40 +110,18 @@ function isIso9660(path: string): boolean {
   }
 }
 
-/** The ISO's regular files and their sizes (xorriso, no mount). */
-async function isoFiles(iso: string, o: IsoToDiskOptions): Promise<Map<string, number>> {
-  const out = await run('xorriso', ['-indev', iso, '-find', '/', '-type', 'f', '-exec', 'lsdl'], {
-    log: o.log,
-    signal: o.signal,
-    what: 'xorriso (reading the ISO)',
-  });
-  const files = new Map<string, number>();
-  for (const m of out.matchAll(/^\S+\s+\d+\s+\S+\s+\S+\s+(\d+)\s.*?'(.+)'$/gm))
-    files.set(m[2] as string, Number(m[1]));
-  return files;
-}
-
-async function extractFromIso(iso: string, pairs: [string, string][], o: IsoToDiskOptions): Promise<void> {
-  for (const [, dest] of pairs) mkdirSync(dirname(dest), { recursive: true });
-  await run('xorriso', ['-osirrox', 'on', '-indev', iso, ...pairs.flatMap(([p, d]) => ['-extract', p, d])], {
-    log: o.log,
-    signal: o.signal,
-    what: 'xorriso (extracting from the ISO)',
-  });
-}
-
 /** Checks the ISO is a live ISO and reads its boot settings; returns the bytes the disk needs for it. */
 async function readIso(o: IsoToDiskOptions, stage: string): Promise<{ boot: IsoBoot; bytes: number }> {
   const hint = 'give a live ISO made by "hvnode build"';
   if (!existsSync(o.iso)) throw dataError(`ISO "${o.iso}" does not exist`, WHERE, hint);
   if (!statSync(o.iso).isFile() || !isIso9660(o.iso))
     throw dataError(`ISO "${o.iso}" is not an ISO 9660 image`, WHERE, hint);
-  const files = await isoFiles(o.iso, o);
+  const files = await listIsoFiles(o.iso, { log: o.log, signal: o.signal });
   const missing = [...Object.keys(ISO_FILES), ISOLINUX_CFG].filter((f) => !files.has(f));
   if (missing.length > 0)
     throw dataError(`ISO "${o.iso}" is not a live ISO: it has no ${missing.join(', ')}`, WHERE, hint);
   const cfg = join(stage, 'isolinux.cfg');
-  await extractFromIso(o.iso, [[ISOLINUX_CFG, cfg]], o);
+  await extractFromIso(o.iso, [[ISOLINUX_CFG, cfg]], { log: o.log, signal: o.signal });
   const boot = parseIsolinuxCfg(readFileSync(cfg, 'utf8'), `${o.iso}:${ISOLINUX_CFG}`);
   const bytes = Object.keys(ISO_FILES).reduce((sum, f) => sum + (files.get(f) ?? 0), 0);
   return { boot, bytes };
@@ -164,7 +153,7 @@ function diskSize(t: Target, o: IsoToDiskOptions, dataBytes: number): number {
     throw dataError(
       `${what} is too small: ${Math.floor(size / MiB)} MiB, the ISO needs at least ${needed / MiB} MiB`,
       WHERE,
-      t.kind === 'device' ? 'use a bigger disk' : `give --size ${Math.ceil(needed / 2 ** 30)}G or more`,
+      t.kind === 'device' ? 'use a bigger disk' : `give --size ${Math.ceil(needed / 2 ** 30)}GiB or more`,
     );
   }
   return size;
@@ -215,7 +204,7 @@ async function stagePieces(o: IsoToDiskOptions, stage: string, boot: IsoBoot): P
   await extractFromIso(
     o.iso,
     Object.entries(ISO_FILES).map(([p, d]) => [p, join(tree, d)]),
-    o,
+    { log: o.log, signal: o.signal },
   );
   const overlay = o.overlayMiB ? overlayPath(label, uuid) : null;
   if (overlay) await stageOverlay(o, stage, join(tree, overlay), id('overlay-fs'));
@@ -344,16 +333,18 @@ function parseOverlay(v: unknown): number | undefined {
 }
 
 function parseOptions(values: Record<string, unknown>, positionals: string[], say: (m: string) => void) {
-  if (positionals.length !== 2)
-    throw dataError('expected ISO and TARGET', WHERE, 'see "hvnode iso-to-disk --help"');
   const [iso, target] = positionals as [string, string];
+  checkTargetPath(target);
   const extra = typeof values['extra-kernel-args'] === 'string' ? values['extra-kernel-args'] : undefined;
   if (extra) checkExtraKernelArgs(extra);
   const epoch = process.env.SOURCE_DATE_EPOCH;
   return {
     iso,
     target,
-    sizeBytes: typeof values.size === 'string' ? parseSize(values.size, '--size') : undefined,
+    sizeBytes:
+      typeof values.size === 'string'
+        ? parseSize(values.size, { what: '--size', where: WHERE, bare: 'refuse', min: MiB })
+        : undefined,
     scheme: (values.msdos ? 'msdos' : 'gpt') as Scheme,
     resetMbr: values['reset-mbr'] === true,
     overlayMiB: parseOverlay(values['overlay-size-mb']),
@@ -364,24 +355,21 @@ function parseOptions(values: Record<string, unknown>, positionals: string[], sa
   };
 }
 
-/** Stops the running tool on Ctrl-C/SIGTERM so that the cleanup (temporary files) runs. */
-async function interruptible<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const controller = new AbortController();
-  const stop = (sig: NodeJS.Signals) =>
-    controller.abort(new HvError(`interrupted by ${sig}; nothing is left behind`, { where: WHERE }));
-  for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, stop);
-  try {
-    return await fn(controller.signal);
-  } catch (err) {
-    throw controller.signal.aborted ? controller.signal.reason : err;
-  } finally {
-    for (const s of ['SIGINT', 'SIGTERM'] as const) process.off(s, stop);
-  }
-}
-
 export const isoToDiskCommand: Command = {
   name: 'iso-to-disk',
   summary: 'write a live ISO to a USB stick or disk image',
+  args: ['ISO', 'TARGET'],
+  examples: [
+    'hvnode iso-to-disk dist/hvnode-0.1.0.iso /dev/sdb',
+    'hvnode iso-to-disk dist/hvnode-0.1.0.iso node.img --size 4GiB --overlay-size-mb 512',
+    'hvnode iso-to-disk dist/hvnode-0.1.0.iso /dev/disk/by-id/usb-SanDisk_Ultra-0:0 --force --quiet',
+  ],
+  exitStatus: [
+    [0, 'written'],
+    [1, 'a tool failed, or the question was not answered "yes"'],
+    [2, 'a tool or GRUB platform is missing, or not root for a disk'],
+    [65, 'bad input, nothing changed: not a live ISO, TARGET in /dev that is not a disk, a disk in use'],
+  ],
   help: `Usage: hvnode iso-to-disk ISO TARGET [--size SIZE] [--msdos] [--overlay-size-mb N]
                           [--extra-kernel-args "ARGS"] [--reset-mbr] [--force] [--json]
 
@@ -390,12 +378,12 @@ an image file (created; written under a temporary name until complete). The disk
 BIOS and UEFI: GPT with a BIOS boot partition (GRUB), an EFI system partition (GRUB EFI) and an
 ext4 partition labelled like the ISO holding LiveOS/squashfs.img, the kernel and the initramfs.
 The kernel arguments are the ISO's, with root=live:LABEL=<label>.
-Refuses a disk that is mounted, in use, or the one this host runs from. Needs root for a disk;
+Refuses a disk that is mounted, in use, or the one this host runs from, a partition, and
+a TARGET in /dev that is not an existing block device. Needs root for a disk;
 a disk that fails part way is left unbootable (run again). The data partition carries the ISO's
 label (16 characters at most): do not boot with the ISO attached as well.
-Exits 0; 65 on bad input (nothing changed); 2 when a tool is missing.
 
-  --size SIZE            image size, e.g. 4G (default: the ISO's files + overlay + 96 MiB)
+  --size SIZE            image size, e.g. 4GiB or 4GB (default: the ISO's files + overlay + 96 MiB)
   --format               partition and format TARGET (what iso-to-disk always does; GPT with an
                          EFI system partition unless --msdos)
   --msdos                an MBR partition table instead of GPT (for old BIOSes)
@@ -404,9 +392,10 @@ Exits 0; 65 on bad input (nothing changed); 2 when a tool is missing.
   --overlay-size-mb N    a persistent overlay of N MiB: changes to / survive reboots
                          (dracut's rd.live.overlay with OverlayFS)
   --extra-kernel-args "ARGS"  appended to the kernel arguments of every boot entry
-  --force                replace an existing image file; erase a disk without asking
+  -f, --force            replace an existing image file; erase a disk without asking
   --json                 print a report (layout, kernel arguments) as JSON on standard output
-  --verbose              show the tools' output`,
+  -v, --verbose          show the tools' output
+  -q, --quiet            print nothing but errors (and the --json report)`,
   options: {
     size: { type: 'string' },
     format: { type: 'boolean' },
@@ -417,18 +406,24 @@ Exits 0; 65 on bad input (nothing changed); 2 when a tool is missing.
     force: { type: 'boolean', short: 'f' },
     json: { type: 'boolean' },
     verbose: { type: 'boolean', short: 'v' },
+    quiet: { type: 'boolean', short: 'q' },
   },
   run: async ({ values, positionals }) => {
     const t0 = Date.now();
     const say = (msg: string) =>
+      values.quiet === true ||
       process.stderr.write(`${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s ${msg}\n`);
     const opts = parseOptions(values, positionals, say);
     const log = new BuildLog(undefined, values.verbose === true);
-    const report = await interruptible((signal) => isoToDisk({ ...opts, log, signal }));
+    // Ctrl-C/SIGTERM stop the running tool so that the cleanup (temporary files) runs
+    const report = await withInterrupt((signal) => isoToDisk({ ...opts, log, signal }), {
+      where: WHERE,
+      message: (sig) => `interrupted by ${sig}; nothing is left behind`,
+    });
     if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else
       say(
-        `wrote ${report.target} (${(report.bytes / MiB).toFixed(0)} MiB, ${report.scheme}) in ${report.seconds} s`,
+        `wrote ${report.kind === 'file' ? 'image file' : 'disk'} ${report.target} (${(report.bytes / MiB).toFixed(0)} MiB, ${report.scheme}) in ${report.seconds} s`,
       );
     return ExitCode.ok;
   },

@@ -2,14 +2,18 @@
 // boot settings read from the ISO's isolinux.cfg and rewritten for a disk.
 
 import { createHash, randomUUID } from 'node:crypto';
-import { dataError } from '../../common/index.ts';
-import { readSyslinuxMenu } from '../iso/iso.ts';
+import {
+  alignUpMiB,
+  dataError,
+  GPT_TYPE,
+  MBR_TYPE,
+  MiB,
+  readLiveBoot,
+  type Scheme,
+  SECTORS_PER_MiB,
+  sfdiskScript as tableScript,
+} from '../../common/index.ts';
 
-export const SECTOR = 512;
-export const MiB = 2 ** 20;
-const SECTORS_PER_MiB = MiB / SECTOR;
-
-export type Scheme = 'gpt' | 'msdos';
 export type Role = 'bios-boot' | 'esp' | 'data';
 
 /** Size of the EFI system partition: room for GRUB's EFI image (under 1 MiB) many times over. */
@@ -20,12 +24,8 @@ export const ESP_LABEL = 'HVNODE-EFI';
 export const DATA_SLACK_MiB = 96;
 
 export const PART_TYPES: Record<Scheme, Record<Role, string>> = {
-  gpt: {
-    'bios-boot': '21686148-6449-6E6F-744E-656564454649',
-    esp: 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B',
-    data: '0FC63DAF-8483-4772-8E79-3D69D8477DE4',
-  },
-  msdos: { 'bios-boot': '', esp: 'ef', data: '83' },
+  gpt: { 'bios-boot': GPT_TYPE.biosBoot, esp: GPT_TYPE.efi, data: GPT_TYPE.linux },
+  msdos: { 'bios-boot': '', esp: MBR_TYPE.efi, data: MBR_TYPE.linux },
 };
 
 export interface PartitionPlan {
@@ -49,7 +49,7 @@ export function overheadMiB(scheme: Scheme): number {
 
 /** Smallest disk that holds a data partition of `dataBytes`, in whole MiB. */
 export function requiredDiskBytes(scheme: Scheme, dataBytes: number): number {
-  return (overheadMiB(scheme) + Math.ceil(dataBytes / MiB)) * MiB;
+  return (overheadMiB(scheme) + alignUpMiB(dataBytes)) * MiB;
 }
 
 /**
@@ -102,31 +102,18 @@ const PART_NAMES: Record<Role, string> = {
 /** sfdisk's input for the plan; the data partition is named after the filesystem label. */
 export function sfdiskScript(plan: DiskPlan, dataLabel: string, id: (what: string) => string): string {
   const gpt = plan.scheme === 'gpt';
-  const head = gpt
-    ? ['label: gpt', `label-id: ${id('disk').toUpperCase()}`]
-    : ['label: dos', `label-id: 0x${id('disk').replaceAll('-', '').slice(0, 8)}`];
-  const lines = plan.partitions.map((p) => {
-    const fields = [`start=${p.start}`, `size=${p.sectors}`, `type=${PART_TYPES[plan.scheme][p.role]}`];
-    if (gpt) fields.push(`uuid=${id(p.role).toUpperCase()}`, `name="${PART_NAMES[p.role] || dataLabel}"`);
-    else if (p.role === 'data') fields.push('bootable');
-    return fields.join(', ');
+  return tableScript({
+    scheme: plan.scheme,
+    id: gpt ? id('disk') : `0x${id('disk').replaceAll('-', '').slice(0, 8)}`,
+    entries: plan.partitions.map((p) => ({
+      start: p.start,
+      sectors: p.sectors,
+      type: PART_TYPES[plan.scheme][p.role],
+      uuid: gpt ? id(p.role) : undefined,
+      name: PART_NAMES[p.role] || dataLabel,
+      bootable: p.role === 'data',
+    })),
   });
-  return `${[...head, 'unit: sectors', 'sector-size: 512', '', ...lines].join('\n')}\n`;
-}
-
-/** `4G`, `512M`, `1.5GiB`: binary units; a plain number is refused (bytes or MiB? say which). */
-export function parseSize(text: string, option: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([KMGT])(?:i?B)?$/i.exec(text.trim());
-  const units: Record<string, number> = { K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
-  if (!m)
-    throw dataError(
-      `${option} "${text}" is not a size`,
-      'hvnode iso-to-disk',
-      'write it as e.g. 4G or 1500M',
-    );
-  const bytes = Math.floor(Number(m[1]) * (units[(m[2] ?? '').toUpperCase()] ?? 0));
-  if (bytes < MiB) throw dataError(`${option} "${text}" is too small`, 'hvnode iso-to-disk', 'e.g. 4G');
-  return bytes;
 }
 
 export interface IsoBoot {
@@ -140,8 +127,8 @@ export interface IsoBoot {
 
 /** The default entry of an isolinux.cfg: its label, menu title, kernel arguments and timeout. */
 export function parseIsolinuxCfg(text: string, where: string): IsoBoot {
-  const menu = readSyslinuxMenu(text);
-  const args = (menu.append ?? []).filter((a) => !/^(initrd|BOOT_IMAGE)=/.test(a)).join(' ');
+  const boot = readLiveBoot(text);
+  const args = (boot?.args ?? []).join(' ');
   const label = /(?:^|\s)root=live:CDLABEL=(\S+)/.exec(args)?.[1];
   if (!label)
     throw dataError(
@@ -151,9 +138,9 @@ export function parseIsolinuxCfg(text: string, where: string): IsoBoot {
     );
   return {
     label,
-    title: menu.title ?? label,
+    title: boot?.title ?? label,
     args,
-    timeoutSeconds: Math.max(1, Math.ceil((menu.timeoutTenths ?? 50) / 10) || 5),
+    timeoutSeconds: boot?.timeoutSeconds ?? 5,
   };
 }
 

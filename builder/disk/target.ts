@@ -12,7 +12,7 @@ import {
   realpathSync,
   statSync,
 } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { dataError, ExitCode, HvError } from '../../common/index.ts';
 
@@ -29,7 +29,27 @@ export function devnumOf(rdev: bigint): string {
   return `${major}:${minor}`;
 }
 
+/**
+ * A TARGET under /dev (also through a symlinked folder) must be an existing block device: a
+ * mistyped device name must not become a regular file in /dev.
+ */
+export function checkTargetPath(path: string): void {
+  let dir = dirname(resolve(path));
+  try {
+    dir = realpathSync(dir);
+  } catch {}
+  if (dir !== '/dev' && !dir.startsWith('/dev/')) return;
+  const st = statSync(path, { throwIfNoEntry: false });
+  if (st?.isBlockDevice()) return;
+  throw dataError(
+    `TARGET ${path} ${st ? 'is not a block device' : 'does not exist'}; a target in /dev must be an existing disk`,
+    WHERE,
+    'see lsblk for the disks of this machine; an image file goes elsewhere, e.g. ./node.img',
+  );
+}
+
 export function inspectTarget(path: string): Target {
+  checkTargetPath(path);
   if (!existsSync(path)) {
     if (!existsSync(dirname(path) || '.'))
       throw dataError(`TARGET "${path}": folder ${dirname(path)} does not exist`, WHERE, 'create it first');

@@ -13,10 +13,10 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { installGrubBiosBoot } from '../../common/index.ts';
+import { installGrubBiosBoot, MiB, SECTOR } from '../../common/index.ts';
 import { type BuildLog, run } from '../exec.ts';
 import { GRUB_LIB } from '../iso/grub.ts';
-import { type DiskPlan, MiB, partitionOf, SECTOR } from './layout.ts';
+import { type DiskPlan, partitionOf } from './layout.ts';
 
 export interface Ext4Options {
   dest: string;

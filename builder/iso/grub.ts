@@ -1,76 +1,13 @@
-// Boot menus and GRUB images shared by every output: the ISO's isolinux and GRUB EFI menus,
-// the PXE menu and disk images all offer the same entries with the same kernel arguments.
-// FAT images are made with mkfs.fat + mtools: this build host's kernel has no vfat.
+// GRUB images and FAT images for every output (the ISO, disk images, the installed node's GRUB
+// payload). The menus they boot are common's boot model. FAT images are made with mkfs.fat +
+// mtools: this build host's kernel has no vfat.
 
 import { copyFileSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import {
-  ESP_GRUB_DIR,
-  grubMenuStart,
-  grubQuote,
-  INSTALLED_EARLY_CONFIG,
-} from '../../node-runtime/install/bootloader.ts';
-import { type BuildLog, run } from '../exec.ts';
+import { ESP_GRUB_DIR, grubQuote, INSTALLED_EARLY_CONFIG, run } from '../../common/index.ts';
+import type { BuildLog } from '../exec.ts';
 
 export const GRUB_LIB = '/usr/lib/grub';
-
-export interface BootEntry {
-  id: string;
-  label: string;
-  args: string;
-}
-
-/**
- * oVirt Node's menu: Install or upgrade boots the live image (the default), then its variants.
- * `args` are the image's kernel arguments; each entry adds or changes a few.
- */
-export function bootEntries(title: string, args: string): BootEntry[] {
-  const serialOnly = args
-    .split(/\s+/)
-    .filter((a) => a && !/^console=tty\d*$/.test(a))
-    .join(' ');
-  const withArg = (extra: string) => `${args} ${extra}`.trim();
-  return [
-    { id: 'install', label: `Install or upgrade ${title}`, args },
-    { id: 'basic-video', label: 'Install (basic video)', args: withArg('nomodeset') },
-    {
-      id: 'serial',
-      label: 'Install (serial console)',
-      args: serialOnly.includes('console=ttyS0') ? serialOnly : `${serialOnly} console=ttyS0,115200n8`,
-    },
-    { id: 'reinstall', label: 'Reinstall', args: withArg('reinstall') },
-    { id: 'uninstall', label: 'Uninstall', args: withArg('uninstall') },
-    { id: 'rescue', label: 'Rescue', args: withArg('rescue systemd.unit=rescue.target') },
-  ];
-}
-
-export interface GrubMenu {
-  entries: BootEntry[];
-  timeoutSeconds: number;
-  /** Paths as GRUB sees them on the boot medium. */
-  kernel: string;
-  initrd: string;
-  /** Lines placed before the menu entries (e.g. the boot-counting logic of an installed node). */
-  preamble?: string;
-}
-
-export function grubConfig(m: GrubMenu): string {
-  const lines = [
-    ...grubMenuStart('GRUB: UEFI (and disk) boot of the live image', m.timeoutSeconds),
-    'set default=0',
-    ...(m.preamble ? [m.preamble.trimEnd()] : []),
-    '',
-  ];
-  for (const e of m.entries) {
-    lines.push(
-      `menuentry ${grubQuote(e.label)} --id ${e.id} {`,
-      `  linux ${m.kernel} ${e.args}`,
-      `  initrd ${m.initrd}`,
-      '}',
-    );
-  }
-  return `${lines.join('\n')}\n`;
-}
 
 export const GRUB_EFI_MODULES = [
   'part_gpt',
@@ -181,7 +118,7 @@ export async function makeFatImage(o: FatImageOptions): Promise<void> {
 /**
  * GRUB for the disks a node installs itself on (the node has no grub-mkimage): the EFI image,
  * the i386-pc core image and boot.img, with an early config that finds the installed ESP (see
- * node-runtime/install/bootloader.ts). The image carries them in /usr/lib/hvnode/grub.
+ * node-runtime/install/bootloader.ts). The image carries them in GRUB_PAYLOAD_DIR.
  */
 export async function makeInstalledGrubPayload(
   dir: string,

@@ -3,10 +3,9 @@
 
 import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HvError } from '../../common/index.ts';
+import { bootEntries, grubConfig, HvError, isolinuxConfig, run } from '../../common/index.ts';
 import type { BuildContext } from '../build/context.ts';
-import { run } from '../exec.ts';
-import { type BootEntry, bootEntries, grubConfig, makeFatImage, makeGrubImage } from './grub.ts';
+import { makeFatImage, makeGrubImage } from './grub.ts';
 
 export const ISOLINUX_DIR = '/usr/lib/ISOLINUX';
 export const SYSLINUX_BIOS_DIR = '/usr/lib/syslinux/modules/bios';
@@ -56,73 +55,6 @@ export function kernelArgs(label: string, append: string | undefined): string {
   ]
     .join(' ')
     .trim();
-}
-
-/** A syslinux menu (isolinux on the ISO, pxelinux on the PXE tree) with the image's boot entries. */
-export function syslinuxConfig(p: {
-  title: string;
-  entries: BootEntry[];
-  timeoutSeconds: number;
-  kernel?: string;
-  initrd?: string;
-  /** Extra lines at the end of the global section (e.g. ONERROR LOCALBOOT 0). */
-  extra?: string[];
-}): string {
-  // TIMEOUT is in tenths of a second and 0 means "wait forever": never write 0
-  const timeout = Math.max(1, p.timeoutSeconds * 10);
-  const kernel = p.kernel ?? 'vmlinuz0';
-  const initrd = p.initrd ?? 'initrd0.img';
-  const head = [
-    'SERIAL 0 115200',
-    'UI menu.c32',
-    'PROMPT 0',
-    `TIMEOUT ${timeout}`,
-    `MENU TITLE ${p.title}`,
-    `DEFAULT ${p.entries[0]?.id ?? 'install'}`,
-    ...(p.extra ?? []),
-  ];
-  const body = p.entries.map(
-    (e, i) =>
-      `LABEL ${e.id}\n  MENU LABEL ${e.label}\n${i === 0 ? '  MENU DEFAULT\n' : ''}  KERNEL ${kernel}\n  APPEND initrd=${initrd} ${e.args}\n`,
-  );
-  return `${head.join('\n')}\n\n${body.join('\n')}`;
-}
-
-/** What a syslinux menu (as syslinuxConfig writes it) says: title, TIMEOUT, the default entry's APPEND. */
-export interface SyslinuxMenu {
-  title?: string;
-  /** TIMEOUT as written: tenths of a second. */
-  timeoutTenths?: number;
-  /** The default entry's APPEND words (the first entry's when DEFAULT names none); undefined without one. */
-  append?: string[];
-}
-
-/** Reads a syslinux menu back: the one reader for iso-to-pxeboot and iso-to-disk. */
-export function readSyslinuxMenu(text: string): SyslinuxMenu {
-  const setting = (key: string) => new RegExp(`^\\s*${key}\\s+(.*?)\\s*$`, 'im').exec(text)?.[1];
-  const entries = text
-    .split(/^\s*LABEL\s+/im)
-    .slice(1)
-    .map((block) => ({
-      id: block.split(/\s/)[0],
-      append: /^\s*APPEND\s+(.*?)\s*$/im.exec(block)?.[1],
-    }));
-  const wanted = setting('DEFAULT');
-  const append = (entries.find((e) => e.id === wanted) ?? entries[0])?.append;
-  const timeout = setting('TIMEOUT');
-  return {
-    title: setting('MENU TITLE'),
-    timeoutTenths: timeout === undefined ? undefined : Number(timeout),
-    append: append?.split(/\s+/).filter(Boolean),
-  };
-}
-
-export function isolinuxConfig(p: { title: string; args: string; timeoutSeconds: number }): string {
-  return `# isolinux: BIOS boot of the live image\n${syslinuxConfig({
-    title: p.title,
-    entries: bootEntries(p.title, p.args),
-    timeoutSeconds: p.timeoutSeconds,
-  })}`;
 }
 
 /** Where the UEFI boot files live inside the ISO. */

@@ -3,7 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { Ajv } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
 import { isNode, LineCounter, parseDocument } from 'yaml';
 import { dataError, describeSchemaError, ExitCode, HvError, Report } from '../../common/index.ts';
 import { SIZE_PATTERN } from '../build/budgets.ts';
@@ -115,8 +115,8 @@ const defaults = {
   blacklist: [],
 } satisfies Partial<BuildProfile>;
 
-const ajv = new Ajv({ allErrors: true, strict: true });
-const validate = ajv.compile(schema);
+// compiled on first use, not when a command starts (it takes a good part of hvnode's start-up)
+let compiledValidate: ValidateFunction | undefined;
 
 /** Parses and validates profile text; every problem is in the report, with its line. */
 export function parseProfile(text: string, file: string): { profile?: BuildProfile; report: Report } {
@@ -135,6 +135,8 @@ export function parseProfile(text: string, file: string): { profile?: BuildProfi
   }
   if (report.hasErrors) return { report };
   const data: unknown = doc.toJS();
+  compiledValidate ??= new Ajv({ allErrors: true, strict: true }).compile(schema);
+  const validate = compiledValidate;
   if (!validate(data)) {
     // an if/then/else failure also reports the branch (the keyword below it says more), and a
     // type error in both the property and the branch comes twice

@@ -3,8 +3,7 @@
 // inside the initrd (as livecd-iso-to-pxeboot did).
 
 import { createReadStream } from 'node:fs';
-import { bootEntries } from '../iso/grub.ts';
-import { readSyslinuxMenu, syslinuxConfig } from '../iso/iso.ts';
+import { bootEntries, readLiveBoot, syslinuxConfig } from '../../common/index.ts';
 
 /** What iso-to-pxeboot needs from the ISO's isolinux.cfg. */
 export interface IsoMenu {
@@ -16,13 +15,12 @@ export interface IsoMenu {
 
 /** Reads the title, timeout and the default entry's APPEND line of an isolinux/pxelinux config. */
 export function parseIsolinuxConfig(text: string): IsoMenu | undefined {
-  const menu = readSyslinuxMenu(text);
-  if (menu.append === undefined) return undefined;
-  const tenths = menu.timeoutTenths ?? 50;
+  const boot = readLiveBoot(text);
+  if (!boot) return undefined;
   return {
-    title: menu.title ?? 'live image',
-    args: menu.append.filter((a) => !/^(initrd|root)=/.test(a)),
-    timeoutSeconds: Math.max(1, Math.round((Number.isFinite(tenths) ? tenths : 50) / 10)),
+    title: boot.title ?? 'live image',
+    args: boot.args.filter((a) => !a.startsWith('root=')),
+    timeoutSeconds: boot.timeoutSeconds,
   };
 }
 

@@ -5,7 +5,6 @@
 // The tree is built in a sibling temp folder and renamed into place: never half-written.
 
 import {
-  chmodSync,
   copyFileSync,
   createWriteStream,
   existsSync,
@@ -22,8 +21,17 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants, createGzip } from 'node:zlib';
-import { type Command, dataError, ExitCode, HvError } from '../../common/index.ts';
-import { requireTools, run } from '../exec.ts';
+import {
+  type Command,
+  checkOutDir,
+  dataError,
+  ExitCode,
+  extractFromIso,
+  HvError,
+  listIsoFiles,
+  requireTools,
+  withInterrupt,
+} from '../../common/index.ts';
 import { SYSLINUX_BIOS_DIR, SYSLINUX_MODULES } from '../iso/iso.ts';
 import {
   CPIO_MAX_FILE,
@@ -93,22 +101,7 @@ function checkHttpUrl(url: string | undefined): string {
   return url.replace(/\/+$/, '');
 }
 
-/** The ISO's files (xorriso lists them quoted, one a line); none at all when it is not an ISO 9660 image. */
-async function isoFiles(iso: string, signal?: AbortSignal): Promise<Set<string>> {
-  const out = await run('xorriso', ['-indev', iso, '-find', '/', '-type', 'f'], {
-    signal,
-    what: 'xorriso (reading the ISO)',
-    where: WHERE,
-  });
-  return new Set(
-    out
-      .split('\n')
-      .map((l) => /^'(.*)'$/.exec(l.trim())?.[1])
-      .filter((f): f is string => f !== undefined),
-  );
-}
-
-function requireLiveParts(iso: string, files: Set<string>): void {
+function requireLiveParts(iso: string, files: Map<string, number>): void {
   if (files.size === 0)
     throw dataError(
       `${iso} is not an ISO 9660 image (xorriso found no files in it)`,
@@ -125,17 +118,8 @@ function requireLiveParts(iso: string, files: Set<string>): void {
 }
 
 /** Copies files out of the ISO without mounting it; they come out read-only, so make them 0644. */
-async function extract(iso: string, pairs: [string, string][], signal?: AbortSignal): Promise<void> {
-  await run(
-    'xorriso',
-    ['-osirrox', 'on', '-indev', iso, ...pairs.flatMap(([from, to]) => ['-extract', from, to])],
-    {
-      signal,
-      what: 'xorriso (extracting from the ISO)',
-      where: WHERE,
-    },
-  );
-  for (const [, to] of pairs) chmodSync(to, 0o644);
+function extract(iso: string, pairs: [string, string][], signal?: AbortSignal): Promise<void> {
+  return extractFromIso(iso, pairs, { signal, where: WHERE, mode: 0o644 });
 }
 
 function copyPxelinux(tftpboot: string): void {
@@ -244,7 +228,7 @@ export async function isoToPxeboot(o: PxebootOptions): Promise<PxebootSummary> {
   if (existsSync(out) && (!o.force || !statSync(out).isDirectory()))
     throw o.force ? dataError(`${out} exists and is not a directory`, WHERE) : existingOut(out);
   await requireTools(['xorriso']);
-  requireLiveParts(o.iso, await isoFiles(o.iso, o.signal));
+  requireLiveParts(o.iso, await listIsoFiles(o.iso, { signal: o.signal, where: WHERE }));
   mkdirSync(dirname(out), { recursive: true });
   const tmp = mkdtempSync(join(dirname(out), `.${basename(out)}.partial-`));
   try {
@@ -278,16 +262,27 @@ DIR/http/      for large deployments: serve it over HTTP at URL and chain URL/bo
 
 DIR is written in full or not at all (built beside it, then renamed into place).
 
-  --out DIR        the tree to write; refused when it exists, unless --force
+  -o, --out DIR    the tree to write; refused when it exists, unless --force
   --http-url URL   where DIR/http will be served (default ${PLACEHOLDER_URL},
                    a placeholder to edit in boot.ipxe)
-  --force          replace an existing DIR
+  -f, --force      replace an existing DIR
   --json           print the files written, with their sizes, as JSON`;
 
 export const isoToPxebootCommand: Command = {
   name: 'iso-to-pxeboot',
   summary: 'make a PXE boot tree from a live ISO',
   help: HELP,
+  args: ['ISO'],
+  examples: [
+    'hvnode iso-to-pxeboot dist/hvnode-0.1.0.iso --out /srv/pxe',
+    'hvnode iso-to-pxeboot dist/hvnode-0.1.0.iso --out /srv/pxe --http-url http://boot.example.com/hvnode --force',
+  ],
+  exitStatus: [
+    [0, 'the tree is written'],
+    [1, 'a tool failed (nothing is left behind)'],
+    [2, 'xorriso, cpio or pxelinux is missing'],
+    [65, 'not a live ISO, a bad --http-url, or DIR exists (without --force)'],
+  ],
   options: {
     out: { type: 'string', short: 'o' },
     'http-url': { type: 'string' },
@@ -295,19 +290,21 @@ export const isoToPxebootCommand: Command = {
     json: { type: 'boolean' },
   },
   run: async ({ values, positionals }) => {
-    const [iso, ...extra] = positionals;
-    if (!iso || extra.length > 0)
-      throw dataError('expected exactly one ISO', WHERE, 'see "hvnode iso-to-pxeboot --help"');
+    const iso = positionals[0] as string;
     if (typeof values.out !== 'string' || values.out === '')
       throw dataError('missing --out DIR', WHERE, 'see "hvnode iso-to-pxeboot --help"');
-    const summary = await withInterrupt((signal) =>
-      isoToPxeboot({
-        iso,
-        out: values.out as string,
-        force: values.force === true,
-        httpUrl: values['http-url'] as string | undefined,
-        signal,
-      }),
+    checkOutDir(values.out, WHERE);
+    // Ctrl-C and SIGTERM stop the tools and the copy; the temp tree is removed on the way out
+    const summary = await withInterrupt(
+      (signal) =>
+        isoToPxeboot({
+          iso,
+          out: values.out as string,
+          force: values.force === true,
+          httpUrl: values['http-url'] as string | undefined,
+          signal,
+        }),
+      { where: WHERE },
     );
     if (values.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     else process.stdout.write(formatSummary(summary));
@@ -323,21 +320,4 @@ function formatSummary(s: PxebootSummary): string {
       ? '\nnote: http/boot.ipxe uses a placeholder base-url (see --http-url)'
       : '';
   return `${lines.join('\n')}\nwrote ${s.out} from ${s.isoName} in ${s.seconds} s${note}\n`;
-}
-
-/** Ctrl-C and SIGTERM stop the tools and the copy; the temp tree is removed on the way out. */
-async function withInterrupt<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const controller = new AbortController();
-  const stop = (sig: NodeJS.Signals) =>
-    controller.abort(new HvError(`interrupted by ${sig}`, { where: WHERE }));
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
-  try {
-    return await fn(controller.signal);
-  } catch (err) {
-    throw controller.signal.aborted ? controller.signal.reason : err;
-  } finally {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
-  }
 }

@@ -5,7 +5,9 @@
 // or children a script leaves running (a `sleep`, a dpkg trigger) die with it instead of holding
 // the build's pipes open or the image's files busy.
 
-import { join } from 'node:path';
+import { chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, posix } from 'node:path';
+import { dataError, hostTree, normalizeImagePath, walkImage } from '../../common/index.ts';
 import type { BuildContext } from '../build/context.ts';
 import { type RunOptions, run } from '../exec.ts';
 
@@ -75,6 +77,67 @@ export async function onHost(ctx: BuildContext, argv: string[], opts: ChrootRun 
   });
 }
 
-export function rootPath(root: string, path: string): string {
-  return join(root, path.replace(/^\/+/, ''));
+export interface ImagePathOptions {
+  /** Follow a symlink in the last component too (false: the entry itself, to replace or remove it). */
+  follow?: boolean;
+  /** What asked for the path (a kickstart's file:line), for the error. */
+  where?: string;
+}
+
+/**
+ * The host path of image path `path` below `root`, with every symlink resolved inside the image
+ * (an absolute link such as /var/run -> /run points into the image, never onto the host).
+ * Components that do not exist yet are kept, to be created. A path that climbs above the root,
+ * directly or through a link, or that cannot be resolved, is refused.
+ */
+export function imagePath(root: string, path: string, opts: ImagePathOptions = {}): string {
+  const refuse = (why: string) =>
+    dataError(
+      `${path} ${why}`,
+      opts.where,
+      'the builder writes inside the image only: use an absolute path there, without ".." and without links that leave the image',
+    );
+  const normal = normalizeImagePath(path);
+  if (normal === undefined || !path.startsWith('/')) throw refuse('is not an absolute path inside the image');
+  const follow = opts.follow ?? true;
+  const last = normal === '/' ? '' : basename(normal);
+  const walked = walkImage(hostTree(root), follow ? normal : posix.dirname(normal), { allowMissing: true });
+  if (!walked)
+    throw refuse('cannot be resolved inside the image (a link loop, or a file where a folder should be)');
+  if (walked.escaped)
+    throw refuse(
+      `climbs above the image root through a symbolic link (followed: ${walked.chain.join(', ')})`,
+    );
+  return root + (follow || last === '' ? walked.path : posix.join(walked.path, last));
+}
+
+/** Creates image folder `dir` (and its parents) safely; returns its host path. */
+export function mkdirInImage(root: string, dir: string, where?: string): string {
+  const host = imagePath(root, dir, { where });
+  mkdirSync(host, { recursive: true });
+  return host;
+}
+
+/** Writes an image file (atomically: temporary name, then rename) with `mode`; returns its host path. */
+export function writeInImage(
+  root: string,
+  path: string,
+  content: string | Buffer,
+  opts: { mode?: number; where?: string } = {},
+): string {
+  const host = imagePath(root, path, { where: opts.where });
+  const mode = opts.mode ?? 0o644;
+  mkdirSync(dirname(host), { recursive: true });
+  const tmp = `${dirname(host)}/.${basename(host)}.hvnode-${process.pid}.tmp`;
+  rmSync(tmp, { force: true });
+  try {
+    // wx: never through a link someone left under the temporary name
+    writeFileSync(tmp, content, { mode, flag: 'wx' });
+    chmodSync(tmp, mode);
+    renameSync(tmp, host);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+  return host;
 }

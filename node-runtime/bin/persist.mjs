@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Runs the TypeScript entry point in a checkout (through tsx); the node gets an esbuild bundle instead.
-import { register } from 'tsx/esm/api';
+// Runs the compiled command (lib/persist.mjs; in a checkout compiled again when a source changed).
+// The node gets its own bundle of the node runtime instead (builder/build/bundle.ts).
+import { launch } from '../../common/launch.mjs';
 
-register();
-await import('../persist-cli.ts');
+await launch('persist');

@@ -1,16 +1,26 @@
 // The kernel command line ⇄ NodeConfig, with oVirt Node's argument names and syntax (see
 // formatCmdline for the canonical form of each setting, and ARGUMENTS for every spelling read).
 //
-// parseCmdline never throws: an unknown argument is kept for the installed bootloader and
-// listed in `unknown`; a malformed value of a known argument is an entry in `errors` that names
-// the argument, the value and the expected form, and the rest of the line is still read. When an
-// argument is given twice, the later one wins (as oVirt's shell loop did).
+// This is the one reader of the kernel command line: every part of the runtime that looks at it
+// (autoinstall, persist's `stateless`, the ready line's boot mode and selftest, upgrade's running
+// slot, the boot medium's root=) takes a CmdlineResult from parseCmdline, through one tokenizer
+// (the kernel's) and one table of the arguments hvnode reads (ARGUMENTS for NodeConfig,
+// KERNEL_ARGUMENTS for the boot's own).
 //
-// Kernel-internal arguments a boot naturally carries (root=, ro, rd.*, BOOT_IMAGE=, initrd=,
-// quiet, …) are not NodeConfig: like any other unclaimed argument they go to `unknown` and
+// parseCmdline never throws: an unknown argument is kept for the installed bootloader and
+// listed in `unknown`; a malformed value of a known argument is a Diagnostic in `errors` whose
+// `arg` is the argument as written (its place on the line) and whose message says what is
+// expected, and the rest of the line is still read. Rules that span arguments (a VLAN on a bond
+// slave, netmask= without ip=) are checked at the end, against the argument they blame. When
+// an argument is given twice, the later one wins (as oVirt's shell loop did).
+//
+// Kernel-internal arguments a boot naturally carries (ro, rd.*, BOOT_IMAGE=, initrd=, quiet, …)
+// are not NodeConfig: like any other unclaimed argument they go to `unknown` and
 // `config.bootloaderArgs`; the step that writes the installed bootloader picks what it keeps.
 
-import { ExitCode, HvError } from '../../common/index.ts';
+import { readFileSync } from 'node:fs';
+import { type Diagnostic, ExitCode, HvError } from '../../common/index.ts';
+import { networkdBond, vlanOnBondSlave } from './rules.ts';
 import {
   type BootAction,
   type BootInterface,
@@ -36,16 +46,28 @@ export interface CmdlineArg {
   value?: string;
 }
 
-export interface CmdlineError {
-  arg: string;
-  message: string;
+/** The running slot of an installed node (GRUB's entries say hvnode.slot=Root|RootBackup). */
+export type BootSlot = 'Root' | 'RootBackup';
+
+/** What the boot itself says (not configuration): read by ready, upgrade and the disk finder. */
+export interface KernelArgs {
+  /** `root=` as given: `live:CDLABEL=…`, `live:/name.iso`, `live:http://…`, `/dev/…`, `UUID=…`. */
+  root?: string;
+  /** `hvnode.slot=`: set on an installed node's GRUB entries. */
+  slot?: BootSlot;
+  /** `hvnode.esp=`: the installed node's EFI system partition (its vfat UUID). */
+  esp?: string;
+  /** `hvnode.selftest`: the boot tests ask for the selftest line. */
+  selftest?: boolean;
 }
 
 export interface CmdlineResult {
   config: NodeConfig;
-  /** Arguments NodeConfig doesn't know, as written (they are in config.bootloaderArgs too). */
+  kernel: KernelArgs;
+  /** Arguments hvnode doesn't know, as written (they are in config.bootloaderArgs too). */
   unknown: string[];
-  errors: CmdlineError[];
+  /** Errors, each with `arg`: the argument as written (a password is not shown). */
+  errors: Diagnostic[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -196,7 +218,7 @@ function parseMac(v: string): string | undefined {
   return mac?.toLowerCase();
 }
 
-function parseDisk(item: string): DiskSelector | undefined {
+function parseDisk(item: string): Exclude<DiskSelector, { first: true }> | undefined {
   if (item.startsWith('/'))
     return item.length <= 1024 && valuePattern('devicePath').test(item) ? { path: item } : undefined;
   const colon = item.indexOf(':');
@@ -242,22 +264,29 @@ function badItems(bad: string[]): string {
 // Parsing: every argument updates a draft; finish() checks what spans arguments and builds the
 // NodeConfig.
 
+/** A setting together with the argument it came from, as written (for errors found later). */
+interface From<T> {
+  arg: string;
+  value: T;
+}
+
 interface Draft {
-  errors: CmdlineError[];
+  errors: Diagnostic[];
   unknown: string[];
   bootloaderArgs: string[];
+  kernel: KernelArgs;
   hostname?: string;
   bootif?: BootInterface;
   ip?: IpConfig;
-  netmask?: { arg: string; value: string };
-  gateway?: { arg: string; value: string };
+  netmask?: From<string>;
+  gateway?: From<string>;
   ipv6?: Ipv6Config;
-  ipv6Gateway?: { arg: string; value: string };
+  ipv6Gateway?: From<string>;
   dns?: string[];
   ntp?: string[];
-  vlan?: { id: number; nic?: string };
+  vlan?: From<{ id: number; nic?: string }>;
   bond?: { name: string; slaves: string[]; options?: string[] };
-  init?: { hostVG: DiskSelector[]; appVG?: DiskSelector[] };
+  init?: NonNullable<NodeConfig['storage']>['init'];
   volumes: VolumeSizes;
   swapEncrypt: { swap?: string; swap2?: string };
   overcommit?: number;
@@ -283,8 +312,8 @@ interface Draft {
   iscsiInstall?: boolean;
   iscsiInitDisk?: string;
   engineServer?: string;
-  enginePort?: { arg: string; value: number };
-  engineFingerprint?: { arg: string; value: string };
+  enginePort?: From<number>;
+  engineFingerprint?: From<string>;
   configUrl?: string;
   configKey?: string;
   localBootTrigger?: string;
@@ -293,19 +322,24 @@ interface Draft {
 /** The argument being read, and how to report a problem with it. */
 class Arg {
   constructor(
-    readonly name: ClaimedArg,
+    readonly name: ClaimedArg | KernelArgName,
     readonly value: string | undefined,
     private readonly draft: Draft,
   ) {}
 
-  /** `name=value: expected …` */
-  expected(form: string, opts: { hideValue?: boolean } = {}): void {
+  /** The argument as a message may show it: `name`, `name=value` (printable, shortened). */
+  get shown(): string {
+    return this.value === undefined ? this.name : `${this.name}=${show(this.value)}`;
+  }
+
+  /** `expected …`, at this argument. */
+  expected(form: string, opts: { hideValue?: boolean; hint?: string } = {}): void {
     this.problem(`expected ${form}`, opts);
   }
 
-  problem(message: string, opts: { hideValue?: boolean } = {}): void {
-    const value = this.value === undefined ? '' : `=${opts.hideValue ? '(not shown)' : show(this.value)}`;
-    this.draft.errors.push({ arg: this.name, message: `${this.name}${value}: ${message}` });
+  problem(message: string, opts: { hideValue?: boolean; hint?: string } = {}): void {
+    const arg = opts.hideValue && this.value !== undefined ? `${this.name}=(not shown)` : this.shown;
+    this.draft.errors.push({ severity: 'error', arg, message, ...(opts.hint ? { hint: opts.hint } : {}) });
   }
 
   /** The value when it is there and non-empty; otherwise reports `form` as expected. */
@@ -500,7 +534,7 @@ const vlan: Handler = (a, d) => {
   if (more.length > 0 || id < 1 || id > 4094 || (nic !== undefined && !valuePattern('nic').test(nic))) {
     return a.expected(form);
   }
-  d.vlan = nic === undefined ? { id } : { id, nic };
+  d.vlan = { arg: a.shown, value: nic === undefined ? { id } : { id, nic } };
 };
 
 const bond: Handler = (a, d) => {
@@ -523,7 +557,16 @@ const bond: Handler = (a, d) => {
   ) {
     return a.expected(form);
   }
-  d.bond = options ? { name, slaves: slaves.items, options: options.items } : { name, slaves: slaves.items };
+  const value = options
+    ? { name, slaves: slaves.items, options: options.items }
+    : { name, slaves: slaves.items };
+  // the options as the bonding driver (and networkd) takes them: checked now, not at install time
+  const { problems } = networkdBond(value);
+  if (problems.length > 0) {
+    const hints = [...new Set(problems.map((p) => p.hint))];
+    return a.problem(problems.map((p) => `${p.option}: ${p.message}`).join('; '), { hint: hints.join('; ') });
+  }
+  d.bond = value;
 };
 
 const configServer: Handler = (a, d) => {
@@ -543,7 +586,7 @@ const configServer: Handler = (a, d) => {
 const managementServer: Handler = (a, d) =>
   a.endpoint((e) => {
     d.engineServer = e.server;
-    if (e.port !== undefined) d.enginePort = { arg: a.name, value: e.port };
+    if (e.port !== undefined) d.enginePort = { arg: a.shown, value: e.port };
   });
 
 /** Every argument NodeConfig claims, by every spelling oVirt Node accepted. */
@@ -623,16 +666,16 @@ export const ARGUMENTS: Record<ClaimedArg, Handler> = {
   ip,
   netmask: (a, d) =>
     a.matching('a dotted IPv4 netmask, e.g. 255.255.255.0', 'netmask', 15, (value) => {
-      d.netmask = { arg: a.name, value };
+      d.netmask = { arg: a.shown, value };
     }),
   gateway: (a, d) =>
     a.matching('an IPv4 address', 'ipv4', 15, (value) => {
-      d.gateway = { arg: a.name, value };
+      d.gateway = { arg: a.shown, value };
     }),
   ipv6,
   ipv6_gateway: (a, d) =>
     a.matching('an IPv6 address', 'ipv6', 45, (value) => {
-      d.ipv6Gateway = { arg: a.name, value };
+      d.ipv6Gateway = { arg: a.shown, value };
     }),
   dns: (a, d) => {
     const v = a.required('IP addresses separated by ","');
@@ -659,7 +702,12 @@ export const ARGUMENTS: Record<ClaimedArg, Handler> = {
     }),
   netconsole: (a, d) =>
     a.endpoint((e) => {
-      d.netconsole = e;
+      // the kernel's netconsole does no name lookup
+      if (valuePattern('ipAddress').test(e.server)) d.netconsole = e;
+      else
+        a.problem('expected ADDRESS[:PORT]: netconsole needs the IP address of the log server, not a name', {
+          hint: 'give netconsole=ADDRESS[:PORT] ([IPv6]:PORT)',
+        });
     }),
   collectd: (a, d) =>
     a.endpoint((e) => {
@@ -699,7 +747,7 @@ export const ARGUMENTS: Record<ClaimedArg, Handler> = {
   management_port: (a, d) => {
     const port = parsePort(a.value ?? '');
     if (port === undefined) a.expected('a port 1-65535');
-    else d.enginePort = { arg: a.name, value: port };
+    else d.enginePort = { arg: a.shown, value: port };
   },
   management_server_fingerprint: (a, d) =>
     a.matching(
@@ -707,7 +755,7 @@ export const ARGUMENTS: Record<ClaimedArg, Handler> = {
       'fingerprint',
       95,
       (value) => {
-        d.engineFingerprint = { arg: a.name, value };
+        d.engineFingerprint = { arg: a.shown, value };
       },
     ),
   config_server: configServer,
@@ -726,11 +774,46 @@ export const ARGUMENTS: Record<ClaimedArg, Handler> = {
     }),
 };
 
-/** Not NodeConfig, but oVirt kept them for the installed bootloader (and so do we). */
-const BOOTLOADER_ONLY = new Set(['crashkernel', 'console']);
+export type KernelArgName =
+  | 'root'
+  | 'hvnode.slot'
+  | 'hvnode.esp'
+  | 'hvnode.selftest'
+  | 'crashkernel'
+  | 'console';
+
+/**
+ * The boot's own arguments that hvnode reads or expects (not NodeConfig): they are kept, as
+ * written, in bootloaderArgs (the installed bootloader drops the live boot's root= and
+ * hvnode.slot=/hvnode.esp=: see install/bootloader.ts) and are not reported as unknown.
+ */
+export const KERNEL_ARGUMENTS: Record<KernelArgName, Handler> = {
+  root: (a, d) => {
+    d.kernel.root = a.value || undefined;
+  },
+  'hvnode.slot': (a, d) => {
+    if (a.value === 'Root' || a.value === 'RootBackup') d.kernel.slot = a.value;
+    else a.expected("Root or RootBackup (set by the installed node's GRUB entries)");
+  },
+  'hvnode.esp': (a, d) => {
+    if (a.value && /^[0-9A-Fa-f]+(?:-[0-9A-Fa-f]+)*$/.test(a.value)) d.kernel.esp = a.value;
+    else a.expected("the EFI system partition's file system UUID, e.g. ABCD-1234");
+  },
+  'hvnode.selftest': (a, d) =>
+    a.flag((on) => {
+      d.kernel.selftest = on;
+    }),
+  // oVirt kept them for the installed bootloader, and so do we
+  crashkernel: () => {},
+  console: () => {},
+};
 
 function isClaimed(key: string): key is ClaimedArg {
   return Object.hasOwn(ARGUMENTS, key);
+}
+
+function isKernelArg(key: string): key is KernelArgName {
+  return Object.hasOwn(KERNEL_ARGUMENTS, key);
 }
 
 /** Reads a kernel command line into a NodeConfig. Never throws. */
@@ -739,6 +822,7 @@ export function parseCmdline(cmdline: string): CmdlineResult {
     errors: [],
     unknown: [],
     bootloaderArgs: [],
+    kernel: {},
     volumes: {},
     swapEncrypt: {},
     iscsiTarget: {},
@@ -746,12 +830,59 @@ export function parseCmdline(cmdline: string): CmdlineResult {
   for (const { raw, key, value } of splitCmdline(cmdline)) {
     if (isClaimed(key)) {
       ARGUMENTS[key](new Arg(key, value, d), d);
-    } else {
-      d.bootloaderArgs.push(raw);
-      if (!BOOTLOADER_ONLY.has(key)) d.unknown.push(raw);
+      continue;
     }
+    d.bootloaderArgs.push(raw);
+    if (isKernelArg(key)) KERNEL_ARGUMENTS[key](new Arg(key, value, d), d);
+    else d.unknown.push(raw);
   }
-  return { config: finish(d), unknown: d.unknown, errors: d.errors };
+  const config = finish(d);
+  return { config, kernel: d.kernel, unknown: d.unknown, errors: d.errors };
+}
+
+/** A command line given as text is read here; a result already read is taken as it is. */
+export function readCmdline(cmdline: string | CmdlineResult): CmdlineResult {
+  return typeof cmdline === 'string' ? parseCmdline(cmdline) : cmdline;
+}
+
+/** The errors of the named arguments (whatever their value). */
+export function argErrors(result: CmdlineResult, names: readonly string[]): Diagnostic[] {
+  return result.errors.filter((e) => names.some((n) => e.arg === n || e.arg?.startsWith(`${n}=`)));
+}
+
+/**
+ * Throws (exit 65, every error listed with its argument) when the command line has errors; only
+ * those of `names` when given, so that a command is not stopped by arguments it does not read.
+ */
+export function requireValidArgs(
+  result: CmdlineResult,
+  { where, names }: { where?: string; names?: readonly string[] } = {},
+): void {
+  const errors = names ? argErrors(result, names) : result.errors;
+  if (errors.length === 0) return;
+  throw new HvError(
+    `the kernel command line has ${errors.length === 1 ? 'a malformed argument' : 'malformed arguments'}`,
+    {
+      where,
+      exitCode: ExitCode.dataError,
+      diagnostics: errors,
+    },
+  );
+}
+
+/** The kernel command line from a file (default /proc/cmdline), read; exit 2 when it can't be. */
+export function readKernelCmdline(file = '/proc/cmdline', where?: string): CmdlineResult {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new HvError(`cannot read ${file}: ${(err as Error).message}`, {
+      where,
+      exitCode: ExitCode.precondition,
+      hint: file === '/proc/cmdline' ? 'give the command line with --cmdline STRING' : undefined,
+    });
+  }
+  return parseCmdline(text);
 }
 
 /** oVirt's flags combined into one action; the more destructive one wins when several are given. */
@@ -776,10 +907,15 @@ function nonEmpty<T extends object>(o: T): T | undefined {
 }
 
 function finish(d: Draft): NodeConfig {
-  const needs = (what: { arg: string; value: string | number } | undefined, message: string) => {
-    if (what)
-      d.errors.push({ arg: what.arg, message: `${what.arg}=${show(String(what.value))}: ${message}` });
+  const needs = (what: From<unknown> | undefined, message: string) => {
+    if (what) d.errors.push({ severity: 'error', arg: what.arg, message });
   };
+  let vlanConfig = d.vlan?.value;
+  const onSlave = vlanOnBondSlave({ vlan: vlanConfig, bond: d.bond });
+  if (d.vlan && onSlave) {
+    d.errors.push({ severity: 'error', arg: d.vlan.arg, message: onSlave.message, hint: onSlave.hint });
+    vlanConfig = undefined;
+  }
 
   let ipConfig = d.ip;
   if (ipConfig?.mode === 'static') {
@@ -819,7 +955,7 @@ function finish(d: Draft): NodeConfig {
       ipv6: ipv6Config,
       dns: d.dns,
       ntp: d.ntp,
-      vlan: d.vlan,
+      vlan: vlanConfig,
       bond: d.bond,
     }),
     storage: compact({
@@ -989,11 +1125,14 @@ function flatten(value: unknown, path: string, lines: string[]): void {
   }
 }
 
-/** The settings as `path: value` lines, then the unknown arguments (errors are the caller's). */
+/** The settings as `path: value` lines, the boot's own arguments, then the unknown ones (errors are the caller's). */
 export function describeCmdline(result: CmdlineResult): string {
   const lines = ['NodeConfig:'];
   flatten(result.config, '', lines);
   if (lines.length === 1) lines.push('  (nothing set)');
+  const boot = ['Boot (root=, hvnode.*):'];
+  flatten(result.kernel, '', boot);
+  if (boot.length > 1) lines.push(...boot);
   lines.push('Unknown arguments (kept for the bootloader):');
   for (const u of result.unknown) lines.push(`  ${printable(u)}`);
   if (result.unknown.length === 0) lines.push('  (none)');

@@ -1,14 +1,18 @@
 // NodeConfig: the one model of a node's configuration. The kernel command line, the TUI and
-// config bundles all produce it; the apply steps consume it. The JSON Schema and the TypeScript
-// type below describe the same thing and are kept side by side on purpose.
+// config bundles all produce it; the apply steps consume it. It is written once, as a JSON
+// Schema `as const`; the TypeScript types are derived from it (FromSchema), and rules.ts adds
+// what a schema cannot say (validateNodeConfig applies both).
 //
 // The schema only admits configurations that the kernel command line can express, so that
 // formatCmdline() → parseCmdline() gives back the same object (tests check this property). That
 // is why some fields are restricted beyond what a system could do (e.g. `{first: true}` is the
 // only item of a HostVG disk list, and bootloaderArgs may not hold an argument NodeConfig claims).
+// What only the TUI or a bundle can say (SSH keys, several NICs, files) is still to be added;
+// the round-trip tests then keep to the command-line subset.
 
 import { Ajv, type ValidateFunction } from 'ajv';
 import { describeSchemaError, Report } from '../../common/index.ts';
+import { ruleProblems } from './rules.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Value formats. The cmdline parser checks values against these same patterns, so whatever it
@@ -186,120 +190,88 @@ export type ClaimedArg = (typeof CLAIMED_ARGS)[number];
 const BOOTLOADER_ARG = `^(?!"?(?:${CLAIMED_ARGS.join('|')})(?:=|"?$))(?:[^ \\t\\n\\v\\f\\r"]|"[^"]*")+$`;
 
 // ---------------------------------------------------------------------------------------------
-// The TypeScript type.
+// The JSON Schema (draft-07, as ajv's default class takes it), written `as const`: the
+// TypeScript types below are derived from it (FromSchema), so the two cannot drift apart.
 
-export type DiskBus = 'ata' | 'scsi' | 'usb' | 'cciss';
-
-/**
- * A disk for autoinstall: a device path; the first disk on a bus, one by its udev ID_SERIAL, or
- * every disk on the bus (`serial: "ALL"`); or the first disk of the system (`/dev/?da`,
- * `/dev/cciss/c?d?`), never the one the live image booted from.
- */
-export type DiskSelector = { path: string } | { bus: DiskBus; serial?: string } | { first: true };
-
-export type VolumeName = 'efi' | 'boot' | 'swap' | 'root' | 'config' | 'logging' | 'data' | 'swap2' | 'data2';
-
-/** Sizes in MB; 0 = no such volume; -1 (data and data2 only) = the rest of the volume group. */
-export type VolumeSizes = Partial<Record<VolumeName, number>>;
-
-export interface Endpoint {
-  /** Host name, IPv4 or IPv6 address. */
-  server: string;
-  port?: number;
-}
-
-export type IpConfig =
-  | { mode: 'dhcp' | 'off' }
-  | { mode: 'static'; address: string; netmask?: string; gateway?: string };
-
-export type Ipv6Config =
-  | { mode: 'auto' | 'dhcp' }
-  | { mode: 'static'; address: string; prefix?: number; gateway?: string };
-
-export type BootInterface = { mac: string } | { nic: string } | { link: true };
-
-export type BootAction = 'install' | 'upgrade' | 'reinstall' | 'uninstall' | 'firstboot' | 'none';
-
-export interface NodeConfig {
-  /** RFC 1123 host name, may be fully qualified. */
-  hostname?: string;
-  network?: {
-    /** The management NIC: by MAC (as PXE reports it), by name, or the first with a link. */
-    bootif?: BootInterface;
-    ip?: IpConfig;
-    ipv6?: Ipv6Config;
-    dns?: string[];
-    ntp?: string[];
-    vlan?: { id: number; nic?: string };
-    bond?: { name: string; slaves: string[]; options?: string[] };
-  };
-  storage?: {
-    /** Autoinstall target disks; `[{first: true}]` alone means the first disk. */
-    init?: { hostVG: DiskSelector[]; appVG?: DiskSelector[] };
-    volumes?: VolumeSizes;
-    /** dm-crypt cipher per swap volume. */
-    swapEncrypt?: { swap?: string; swap2?: string };
-    /** Swap = a base by RAM size + RAM × this ratio. */
-    overcommit?: number;
-    wipeFakeraid?: boolean;
-  };
-  boot?: {
-    /**
-     * What this boot does: install (auto-install), upgrade (install or upgrade onto the local
-     * disk), reinstall / firstboot (overwrite and reconfigure, /config not mounted), uninstall
-     * (wipe the disks and reboot), none (explicitly nothing, `firstboot=0`).
-     */
-    action?: BootAction;
-    /** Given as `local_boot`, which oVirt treated as upgrade: the node boots from disk from now on. */
-    localBoot?: true;
-    stateless?: boolean;
-    standalone?: boolean;
-    /** Drop to an emergency shell to repair the configuration. */
-    rescue?: boolean;
-    runtimeMode?: 'ovirt' | 'managed' | 'none';
-  };
-  security?: {
-    /** crypt(3) hash of the admin user's temporary password (a change is forced at login). */
-    adminPasswordHash?: string;
-    rootPasswordHash?: string;
-    sshPasswordAuth?: boolean;
-  };
-  logging?: { syslog?: Endpoint; netconsole?: Endpoint };
-  kdump?: { nfs: string } | { ssh: string };
-  monitoring?: { collectd?: Endpoint };
-  iscsi?: {
-    initiatorName?: string;
-    target?: { server?: string; port?: number; name?: string };
-    /** Install the node's root onto the iSCSI target. */
-    install?: boolean;
-    /** Local disk that holds the boot partitions of an iSCSI install. */
-    initDisk?: string;
-  };
-  engine?: { server: string; port?: number; fingerprint?: string };
-  /** Where this node's configuration bundle comes from, and the key its signature must verify with. */
-  configServer?: { url?: string; key?: string };
-  /** GET just before the post-install reboot (`@HOSTNAME@` is replaced), e.g. to stop PXE in Foreman. */
-  localBootTrigger?: string;
-  /**
-   * Kernel arguments for the installed system's bootloader, verbatim and in order: crashkernel=,
-   * console= and every argument NodeConfig doesn't claim.
-   */
-  bootloaderArgs?: string[];
-}
-
-// ---------------------------------------------------------------------------------------------
-// The JSON Schema (draft-07, as ajv's default class takes it).
-
-const str = (name: ValuePatternName, maxLength = 255) =>
-  ({ type: 'string', maxLength, pattern: valuePatterns[name] }) as const;
+const str = <const N extends ValuePatternName, const L extends number = 255>(name: N, maxLength?: L) =>
+  ({ type: 'string', maxLength: (maxLength ?? 255) as L, pattern: valuePatterns[name] }) as const;
 const port = { type: 'integer', minimum: 1, maximum: 65535 } as const;
 const flag = { type: 'boolean' } as const;
-const section = (properties: Record<string, unknown>, required: string[] = []) =>
-  ({ type: 'object', additionalProperties: false, minProperties: 1, required, properties }) as const;
-const endpoint = section({ server: { $ref: '#/definitions/host' }, port }, ['server']);
+/** An object with only these keys, at least one of them (NodeConfig has no empty sections). */
+const section = <const P extends Record<string, object>, const R extends readonly (keyof P & string)[] = []>(
+  properties: P,
+  required?: R,
+) =>
+  ({
+    type: 'object',
+    additionalProperties: false,
+    minProperties: 1,
+    required: (required ?? []) as R,
+    properties,
+  }) as const;
+const host = str('host', 253);
+const endpoint = section({ server: host, port }, ['server']);
 const maxMB = 2 ** 31 - 1;
 const size = { type: 'integer', minimum: 0, maximum: maxMB } as const;
 const sizeOrRest = { type: 'integer', minimum: -1, maximum: maxMB } as const;
+
+const diskBus = { enum: ['ata', 'scsi', 'usb', 'cciss'] } as const;
+/** A disk named by the command line: a device path, or a bus with a udev ID_SERIAL (or ALL). */
+const disk = {
+  oneOf: [
+    section({ path: str('devicePath', 1024) }, ['path']),
+    section({ bus: diskBus, serial: str('diskSerial') }, ['bus']),
+  ],
+} as const;
+const firstDisk = section({ first: { const: true } }, ['first']);
+const volumeSizes = section({
+  efi: size,
+  boot: size,
+  swap: size,
+  root: size,
+  config: size,
+  logging: size,
+  data: sizeOrRest,
+  swap2: size,
+  data2: sizeOrRest,
+});
+const ipConfig = {
+  oneOf: [
+    section({ mode: { enum: ['dhcp', 'off'] } }, ['mode']),
+    section(
+      { mode: { const: 'static' }, address: str('ipv4'), netmask: str('netmask'), gateway: str('ipv4') },
+      ['mode', 'address'],
+    ),
+  ],
+} as const;
+const ipv6Config = {
+  oneOf: [
+    section({ mode: { enum: ['auto', 'dhcp'] } }, ['mode']),
+    section(
+      {
+        mode: { const: 'static' },
+        address: str('ipv6'),
+        prefix: { type: 'integer', minimum: 1, maximum: 128 },
+        gateway: str('ipv6'),
+      },
+      ['mode', 'address'],
+    ),
+  ],
+} as const;
+/** The management NIC: by MAC (as PXE reports it), by name, or the first with a link. */
+const bootInterface = {
+  oneOf: [
+    section({ mac: str('mac') }, ['mac']),
+    section({ nic: { ...str('nic'), not: { const: 'link' } } }, ['nic']),
+    section({ link: { const: true } }, ['link']),
+  ],
+} as const;
+/**
+ * What this boot does: install (auto-install), upgrade (install or upgrade onto the local disk),
+ * reinstall / firstboot (overwrite and reconfigure, /config not mounted), uninstall (wipe the
+ * disks and reboot), none (explicitly nothing, `firstboot=0`).
+ */
+const bootAction = { enum: ['install', 'upgrade', 'reinstall', 'uninstall', 'firstboot', 'none'] } as const;
 
 export const nodeConfigSchema = {
   $schema: 'http://json-schema.org/draft-07/schema#',
@@ -308,45 +280,14 @@ export const nodeConfigSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
+    /** RFC 1123 host name, may be fully qualified. */
     hostname: str('hostname', 253),
     network: section({
-      bootif: {
-        oneOf: [
-          section({ mac: str('mac') }, ['mac']),
-          section({ nic: { ...str('nic'), not: { const: 'link' } } }, ['nic']),
-          section({ link: { const: true } }, ['link']),
-        ],
-      },
-      ip: {
-        oneOf: [
-          section({ mode: { enum: ['dhcp', 'off'] } }, ['mode']),
-          section(
-            {
-              mode: { const: 'static' },
-              address: str('ipv4'),
-              netmask: str('netmask'),
-              gateway: str('ipv4'),
-            },
-            ['mode', 'address'],
-          ),
-        ],
-      },
-      ipv6: {
-        oneOf: [
-          section({ mode: { enum: ['auto', 'dhcp'] } }, ['mode']),
-          section(
-            {
-              mode: { const: 'static' },
-              address: str('ipv6'),
-              prefix: { type: 'integer', minimum: 1, maximum: 128 },
-              gateway: str('ipv6'),
-            },
-            ['mode', 'address'],
-          ),
-        ],
-      },
+      bootif: bootInterface,
+      ip: ipConfig,
+      ipv6: ipv6Config,
       dns: { type: 'array', minItems: 1, items: str('ipAddress') },
-      ntp: { type: 'array', minItems: 1, items: { $ref: '#/definitions/host' } },
+      ntp: { type: 'array', minItems: 1, items: host },
       vlan: section({ id: { type: 'integer', minimum: 1, maximum: 4094 }, nic: str('nic') }, ['id']),
       bond: section(
         {
@@ -358,44 +299,35 @@ export const nodeConfigSchema = {
       ),
     }),
     storage: section({
+      /** Autoinstall target disks; `[{first: true}]` alone means the first disk. */
       init: section(
         {
           hostVG: {
             anyOf: [
-              {
-                type: 'array',
-                minItems: 1,
-                maxItems: 1,
-                items: section({ first: { const: true } }, ['first']),
-              },
-              { type: 'array', minItems: 1, items: { $ref: '#/definitions/disk' } },
+              { type: 'array', minItems: 1, maxItems: 1, items: firstDisk },
+              { type: 'array', minItems: 1, items: disk },
             ],
           },
-          appVG: { type: 'array', minItems: 1, items: { $ref: '#/definitions/disk' } },
+          appVG: { type: 'array', minItems: 1, items: disk },
         },
         ['hostVG'],
       ),
-      volumes: section({
-        efi: size,
-        boot: size,
-        swap: size,
-        root: size,
-        config: size,
-        logging: size,
-        data: sizeOrRest,
-        swap2: size,
-        data2: sizeOrRest,
-      }),
+      /** Sizes in MB; 0 = no such volume; -1 (data and data2 only) = the rest of the volume group. */
+      volumes: volumeSizes,
+      /** dm-crypt cipher per swap volume. */
       swapEncrypt: section({ swap: str('cipher'), swap2: str('cipher') }),
+      /** Swap = a base by RAM size + RAM × this ratio. */
       overcommit: { type: 'number', minimum: 0, maximum: 100 },
       wipeFakeraid: flag,
     }),
     boot: {
       ...section({
-        action: { enum: ['install', 'upgrade', 'reinstall', 'uninstall', 'firstboot', 'none'] },
+        action: bootAction,
+        /** Given as `local_boot`, which oVirt treated as upgrade: the node boots from disk from now on. */
         localBoot: { const: true },
         stateless: flag,
         standalone: flag,
+        /** Drop to an emergency shell to repair the configuration. */
         rescue: flag,
         runtimeMode: { enum: ['ovirt', 'managed', 'none'] },
       }),
@@ -408,11 +340,16 @@ export const nodeConfigSchema = {
       },
     },
     security: section({
+      /** crypt(3) hash of the admin user's temporary password (a change is forced at login). */
       adminPasswordHash: str('cryptHash', 1024),
       rootPasswordHash: str('cryptHash', 1024),
       sshPasswordAuth: flag,
     }),
-    logging: section({ syslog: endpoint, netconsole: endpoint }),
+    // the kernel's netconsole does no name lookup: an address only
+    logging: section({
+      syslog: endpoint,
+      netconsole: section({ server: str('ipAddress', 45), port }, ['server']),
+    }),
     kdump: {
       oneOf: [section({ nfs: str('nfsTarget', 1024) }, ['nfs']), section({ ssh: str('sshTarget') }, ['ssh'])],
     },
@@ -420,29 +357,78 @@ export const nodeConfigSchema = {
     iscsi: section({
       initiatorName: str('iscsiName', 223),
       target: {
-        ...section({ server: { $ref: '#/definitions/host' }, port, name: str('iscsiName', 223) }),
+        ...section({ server: host, port, name: str('iscsiName', 223) }),
         dependencies: { port: ['server'] },
       },
+      /** Install the node's root onto the iSCSI target. */
       install: flag,
+      /** Local disk that holds the boot partitions of an iSCSI install. */
       initDisk: str('devicePath', 1024),
     }),
-    engine: section({ server: { $ref: '#/definitions/host' }, port, fingerprint: str('fingerprint') }, [
-      'server',
-    ]),
+    engine: section({ server: host, port, fingerprint: str('fingerprint') }, ['server']),
+    /** Where this node's configuration bundle comes from, and the key its signature must verify with. */
     configServer: section({ url: str('url', 2048), key: str('bundleKey') }),
+    /** GET just before the post-install reboot (`@HOSTNAME@` is replaced), e.g. to stop PXE in Foreman. */
     localBootTrigger: str('url', 2048),
+    /**
+     * Kernel arguments for the installed system's bootloader, verbatim and in order: crashkernel=,
+     * console= and every argument NodeConfig doesn't claim.
+     */
     bootloaderArgs: { type: 'array', minItems: 1, items: { type: 'string', pattern: BOOTLOADER_ARG } },
   },
-  definitions: {
-    host: str('host', 253),
-    disk: {
-      oneOf: [
-        section({ path: str('devicePath', 1024) }, ['path']),
-        section({ bus: { enum: ['ata', 'scsi', 'usb', 'cciss'] }, serial: str('diskSerial') }, ['bus']),
-      ],
-    },
-  },
 } as const;
+
+// ---------------------------------------------------------------------------------------------
+// The TypeScript types, derived from the schema.
+
+/** The value a (draft-07, `as const`) schema of the forms used above admits. */
+export type FromSchema<S> = S extends { const: infer C }
+  ? C
+  : S extends { enum: readonly (infer E)[] }
+    ? E
+    : S extends { oneOf: readonly (infer U)[] }
+      ? U extends unknown
+        ? FromSchema<U>
+        : never
+      : S extends { anyOf: readonly (infer U)[] }
+        ? U extends unknown
+          ? FromSchema<U>
+          : never
+        : S extends { type: 'string' }
+          ? string
+          : S extends { type: 'integer' | 'number' }
+            ? number
+            : S extends { type: 'boolean' }
+              ? boolean
+              : S extends { type: 'array'; items: infer I }
+                ? FromSchema<I>[]
+                : S extends { type: 'object'; properties: infer P }
+                  ? ObjectFromSchema<P, S extends { required: readonly (infer R)[] } ? R : never>
+                  : unknown;
+
+type ObjectFromSchema<P, R> = Simplify<
+  { -readonly [K in keyof P as K extends R ? K : never]: FromSchema<P[K]> } & {
+    -readonly [K in keyof P as K extends R ? never : K]?: FromSchema<P[K]>;
+  }
+>;
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
+
+export type NodeConfig = FromSchema<typeof nodeConfigSchema>;
+export type DiskBus = FromSchema<typeof diskBus>;
+/**
+ * A disk for autoinstall: a device path; the first disk on a bus, one by its udev ID_SERIAL, or
+ * every disk on the bus (`serial: "ALL"`); or the first disk of the system (`/dev/?da`,
+ * `/dev/cciss/c?d?`), never the one the live image booted from.
+ */
+export type DiskSelector = FromSchema<typeof disk> | FromSchema<typeof firstDisk>;
+export type VolumeSizes = FromSchema<typeof volumeSizes>;
+export type VolumeName = keyof VolumeSizes;
+/** Host name, IPv4 or IPv6 address, and a port. */
+export type Endpoint = FromSchema<typeof endpoint>;
+export type IpConfig = FromSchema<typeof ipConfig>;
+export type Ipv6Config = FromSchema<typeof ipv6Config>;
+export type BootInterface = FromSchema<typeof bootInterface>;
+export type BootAction = FromSchema<typeof bootAction>;
 
 // Compiled on first use: every hvnode-node start (the ready line at boot among them) loads
 // this module, and compiling the schema is the costliest part of starting up.
@@ -452,11 +438,18 @@ function validator(): ValidateFunction {
   return compiledValidator;
 }
 
-/** Every schema violation of `x`, each with its JSON path (`/network/vlan/id`). */
+/**
+ * Every schema violation of `x`, each with its JSON path (`/network/vlan/id`); for a config the
+ * schema admits, every rule of rules.ts it breaks (bond options, a VLAN on a bond slave).
+ */
 export function validateNodeConfig(x: unknown): Report {
   const report = new Report();
   const validate = validator();
-  if (validate(x)) return report;
+  if (validate(x)) {
+    for (const p of ruleProblems(x as NodeConfig))
+      report.error(`${p.path} ${p.message}`, { path: p.path, ...(p.hint ? { hint: p.hint } : {}) });
+    return report;
+  }
   for (const e of validate.errors ?? []) {
     report.error(`${e.instancePath || 'config'} ${describeSchemaError(e)}`, { path: e.instancePath || '/' });
   }

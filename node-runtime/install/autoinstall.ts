@@ -4,8 +4,14 @@
 // with exit 70, so a partial install never claims to be complete.
 
 import { readFileSync } from 'node:fs';
-import { type Diagnostic, ExitCode, HvError } from '../../common/index.ts';
-import { type BootAction, type NodeConfig, parseCmdline } from '../config/index.ts';
+import { ExitCode, HvError } from '../../common/index.ts';
+import {
+  type BootAction,
+  type CmdlineResult,
+  type NodeConfig,
+  readCmdline,
+  requireValidArgs,
+} from '../config/index.ts';
 import {
   type ApplyContext,
   buildSteps,
@@ -33,6 +39,7 @@ import {
 import { findLiveImage, LIVE_MEDIUM, type LiveImage } from './image.ts';
 import { formatLayout, type Layout, planLayout } from './layout.ts';
 import { type Runner, runTool, ToolError } from './run.ts';
+import { checkImageSettings, readImageFiles, settingsFiles } from './settings.ts';
 import { callLocalBootTrigger, installGrub, installImage, installSettings } from './system.ts';
 import { activeSlot, findInstalled, upgrade } from './upgrade.ts';
 
@@ -55,8 +62,8 @@ export interface InstallPlan {
 }
 
 export interface AutoinstallOptions {
-  /** The kernel command line (its text). */
-  cmdline: string;
+  /** The kernel command line (its text, or as parseCmdline read it). */
+  cmdline: string | CmdlineResult;
   dryRun: boolean;
   json: boolean;
   reboot: boolean;
@@ -79,17 +86,14 @@ export function modeOf(action: BootAction | undefined): InstallMode {
   return action === 'reinstall' || action === 'firstboot' ? 'reinstall' : 'install';
 }
 
-/** The configuration from the command line; every malformed argument is reported (exit 65). */
-export function configFromCmdline(text: string): NodeConfig {
-  const result = parseCmdline(text);
-  if (result.errors.length > 0) {
-    const diagnostics: Diagnostic[] = result.errors.map((e) => ({ severity: 'error', message: e.message }));
-    throw new HvError('the kernel command line has malformed arguments', {
-      where: WHERE,
-      exitCode: ExitCode.dataError,
-      diagnostics,
-    });
-  }
+/**
+ * The configuration from the command line; every malformed argument, and every rule the
+ * configuration breaks (bond options, netconsole, a VLAN on a bond slave), is reported at its
+ * argument (exit 65) before anything is looked at or written.
+ */
+export function configFromCmdline(cmdline: string | CmdlineResult): NodeConfig {
+  const result = readCmdline(cmdline);
+  requireValidArgs(result, { where: WHERE });
   return result.config;
 }
 
@@ -152,6 +156,8 @@ export async function makePlan(
         hint: 'leave EFI at its default (storage_vol with an empty first field or without EFI)',
       },
     );
+  // the settings are computed now, so that what the image cannot take stops the install here
+  if (layout && (ctx || !opts.dryRun)) checkSettings(config, opts);
   const plan: InstallPlan = { mode, bootMedium, targets, ramMiB, layout };
   if (layout && !opts.dryRun)
     plan.image = findLiveImage((opts.env ?? process.env).HVNODE_LIVE_MEDIUM || LIVE_MEDIUM, WHERE);
@@ -163,6 +169,28 @@ export async function makePlan(
   const vgs = await looking('the LVM volume groups', () => findVolumeGroups(ctx, devicePaths(disks)));
   checkVolumeGroups(vgs, targets);
   return plan;
+}
+
+/** The running image's root, whose /etc the settings stage edits (tests: HVNODE_IMAGE_ROOT). */
+function imageRootOf(opts: AutoinstallOptions): string | undefined {
+  return opts.imageRoot ?? ((opts.env ?? process.env).HVNODE_IMAGE_ROOT || undefined);
+}
+
+/**
+ * Everything the settings stage would refuse, before the first write: an account the image
+ * lacks for adminpw=/rootpw= (exit 65, at the argument), then the whole stage's files computed
+ * (they are computed again, from the same input, when the stage runs).
+ */
+function checkSettings(config: NodeConfig, opts: AutoinstallOptions): void {
+  const image = readImageFiles(imageRootOf(opts) ?? '/');
+  const report = checkImageSettings(config, image);
+  if (report.hasErrors)
+    throw new HvError('the kernel command line asks for what this image cannot do', {
+      where: WHERE,
+      exitCode: ExitCode.dataError,
+      diagnostics: report.errors,
+    });
+  settingsFiles(config, image);
 }
 
 /** A tool that fails while looking at the disks is a failure of the command, not an internal error. */
@@ -236,7 +264,7 @@ function stagesOf(
       layout,
       image,
       payloadDir: opts.payloadDir ?? (env.HVNODE_GRUB_PAYLOAD || undefined),
-      imageRoot: opts.imageRoot ?? (env.HVNODE_IMAGE_ROOT || undefined),
+      imageRoot: imageRootOf(opts),
     };
     later.push(
       { name: 'image', title: 'installing the image into Root', run: () => installImage(sys) },

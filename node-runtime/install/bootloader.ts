@@ -10,33 +10,35 @@
 // next boot (a panic reboot, a watchdog, a power cycle) comes back on the previous slot.
 //
 // The GRUB images are made on the build host (the node has no grub-mkimage) and shipped in the
-// image under GRUB_PAYLOAD_DIR; the ESP is written with mtools (no vfat mount: this works on a
+// image under GRUB_PAYLOAD_DIR (common's boot model holds the menu writers, grubenv and these
+// paths); the ESP is written with mtools (no vfat mount: this works on a
 // build host without vfat, and on an unmounted device).
 
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HvError, installGrubBiosBoot } from '../../common/index.ts';
-import { ESP_PARTITION } from './layout.ts';
+import {
+  ESP_GRUB_DIR,
+  formatGrubEnv,
+  GRUB_PAYLOAD_DIR,
+  grubMenuEntry,
+  grubMenuStart,
+  HvError,
+  installGrubBiosBoot,
+  parseGrubEnv,
+} from '../../common/index.ts';
 import type { Runner } from './run.ts';
 
-/** Where the image keeps GRUB for installed disks: BOOTX64.EFI, core.img (i386-pc), boot.img. */
-export const GRUB_PAYLOAD_DIR = '/usr/lib/hvnode/grub';
-/** The menu's folder on the ESP. */
-export const ESP_GRUB_DIR = '/grub';
+export {
+  ESP_GRUB_DIR,
+  formatGrubEnv,
+  GRUBENV_SIZE,
+  INSTALLED_EARLY_CONFIG,
+  parseGrubEnv,
+} from '../../common/index.ts';
+
 /** The install record on the ESP: which filesystems the slots are (see InstallRecord). */
 export const INSTALL_RECORD = `${ESP_GRUB_DIR}/hvnode.json`;
-
-/**
- * The GRUB images' embedded configs. They run before GRUB's normal mode, whose parser alone knows
- * `if`: plain commands only. UEFI: GRUB's root is the partition the image was loaded from, the
- * ESP. BIOS: the core image lives outside any filesystem, so its root is the boot disk itself;
- * the ESP is its second partition.
- */
-export const INSTALLED_EARLY_CONFIG: Record<'x86_64-efi' | 'i386-pc', string> = {
-  'x86_64-efi': `set prefix="(\${root})${ESP_GRUB_DIR}"\nconfigfile "\${prefix}/grub.cfg"\n`,
-  'i386-pc': `set root="\${root},gpt${ESP_PARTITION}"\nset prefix="(\${root})${ESP_GRUB_DIR}"\nconfigfile "\${prefix}/grub.cfg"\n`,
-};
 
 export const SLOTS = ['Root', 'RootBackup'] as const;
 export type Slot = (typeof SLOTS)[number];
@@ -97,35 +99,6 @@ export function parseInstallRecord(text: string, where: string): InstallRecord {
 }
 
 // ---------------------------------------------------------------------------------------------
-// grubenv: "# GRUB Environment Block\n", name=value lines, '#' up to 1024 bytes. GRUB rewrites
-// the block in place, so its size never changes.
-
-const GRUBENV_HEADER = '# GRUB Environment Block\n';
-export const GRUBENV_SIZE = 1024;
-
-export function formatGrubEnv(vars: Record<string, string>): Buffer {
-  let text = GRUBENV_HEADER;
-  for (const [k, v] of Object.entries(vars)) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) || /[\n\\]/.test(v))
-      throw new HvError(`grubenv cannot hold ${k}=${JSON.stringify(v)}`);
-    text += `${k}=${v}\n`;
-  }
-  if (Buffer.byteLength(text) > GRUBENV_SIZE)
-    throw new HvError(`grubenv would be ${Buffer.byteLength(text)} bytes; GRUB's block is ${GRUBENV_SIZE}`);
-  return Buffer.from(text.padEnd(GRUBENV_SIZE, '#'), 'latin1');
-}
-
-export function parseGrubEnv(text: string): Record<string, string> {
-  const vars: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const eq = line.indexOf('=');
-    if (eq > 0) vars[line.slice(0, eq)] = line.slice(eq + 1);
-  }
-  return vars;
-}
-
-// ---------------------------------------------------------------------------------------------
 // The menu.
 
 /** Arguments of the boot the installer runs in that belong to that boot only, not to the installed one. */
@@ -170,22 +143,6 @@ export function slotArgs(record: InstallRecord, slot: Slot): string[] {
   ];
 }
 
-/** GRUB quotes: single quotes, with ' written as '\\'' (as grub-mkconfig does). */
-export function grubQuote(s: string): string {
-  return `'${s.replaceAll("'", "'\\''")}'`;
-}
-
-/** Every hvnode GRUB menu starts this way: the serial console too, and the menu's timeout. */
-export function grubMenuStart(comment: string, timeoutSeconds: number): string[] {
-  return [
-    `# ${comment}`,
-    'serial --unit=0 --speed=115200',
-    'terminal_input console serial',
-    'terminal_output console serial',
-    `set timeout=${Math.max(1, timeoutSeconds)}`,
-  ];
-}
-
 export function installedGrubConfig(record: InstallRecord): string {
   const lines = [
     ...grubMenuStart(
@@ -208,11 +165,11 @@ export function installedGrubConfig(record: InstallRecord): string {
     const image = record.images[slot];
     if (!image) continue;
     lines.push(
-      `menuentry ${grubQuote(`${record.title} ${image} (${slot})`)} --id ${slot} {`,
-      `  search --no-floppy --fs-uuid --set=root ${record.slots[slot]}`,
-      `  linux /boot/vmlinuz0 ${[...slotArgs(record, slot), ...record.args].join(' ')}`,
-      '  initrd /boot/initrd0.img',
-      '}',
+      ...grubMenuEntry(`${record.title} ${image} (${slot})`, slot, [
+        `search --no-floppy --fs-uuid --set=root ${record.slots[slot]}`,
+        `linux /boot/vmlinuz0 ${[...slotArgs(record, slot), ...record.args].join(' ')}`,
+        'initrd /boot/initrd0.img',
+      ]),
     );
   }
   return `${lines.join('\n')}\n`;

@@ -7,8 +7,15 @@
 
 import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { dataError, ExitCode, HvError } from '../../common/index.ts';
-import type { BootAction, DiskBus, DiskSelector, NodeConfig } from '../config/index.ts';
+import { dataError, ExitCode, HvError, mountSource } from '../../common/index.ts';
+import {
+  type BootAction,
+  type CmdlineResult,
+  type DiskBus,
+  type DiskSelector,
+  type NodeConfig,
+  readCmdline,
+} from '../config/index.ts';
 import { formatMiB, MIB } from './layout.ts';
 import type { Runner } from './run.ts';
 
@@ -158,24 +165,12 @@ export function describeDisk(d: Disk): string {
 // ---------------------------------------------------------------------------------------------
 // The boot medium.
 
-/** The mount source of a mount point in /proc/self/mountinfo (after the ` - fstype ` separator). */
-export function mountSource(mountinfo: string, mountPoint: string): string | undefined {
-  for (const line of mountinfo.split('\n')) {
-    const fields = line.split(' ');
-    if (fields[4] !== mountPoint) continue;
-    const sep = fields.indexOf('-', 6);
-    if (sep > 0) return fields[sep + 2];
-  }
-  return undefined;
-}
+export { mountSource } from '../../common/index.ts';
 
 /** root=live:CDLABEL=X, live:LABEL=X, live:UUID=X or live:/dev/… as a /dev path to look up. */
-export function liveRootDevice(cmdline: string): string | undefined {
-  const arg = cmdline
-    .split(/\s+/)
-    .reverse()
-    .find((a) => a.startsWith('root=live:'));
-  const spec = arg?.slice('root=live:'.length);
+export function liveRootDevice(cmdline: string | CmdlineResult): string | undefined {
+  const root = readCmdline(cmdline).kernel.root;
+  const spec = root?.startsWith('live:') ? root.slice('live:'.length) : undefined;
   if (!spec) return undefined;
   const m = /^(CDLABEL|LABEL|UUID|PARTUUID|PARTLABEL)=(.+)$/.exec(spec);
   if (!m) return spec.startsWith('/dev/') ? spec : undefined;

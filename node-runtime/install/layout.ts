@@ -7,19 +7,25 @@
 // boot partition so that GRUB's i386-pc core fits on a GPT disk. Sizes are MB as oVirt wrote
 // them, read as MiB (what sfdisk's and lvcreate's M meant).
 
-import { Report } from '../../common/index.ts';
+import {
+  ESP_PARTITION,
+  formatMiB,
+  GPT_OVERHEAD_MiB,
+  GPT_TYPE,
+  MiB,
+  partitionPath,
+  Report,
+  sfdiskScript as tableScript,
+} from '../../common/index.ts';
 import type { VolumeName, VolumeSizes } from '../config/index.ts';
 
-export const MIB = 1024 * 1024;
+export const MIB = MiB;
+export { ESP_PARTITION, formatMiB, partitionPath };
 /** LVM's default extent: every logical volume is a whole number of them. */
 export const EXTENT_MIB = 4;
 /** Where LVM puts the first extent of a physical volume (pe_start). */
 const PV_METADATA_MIB = 1;
-/** GPT's headers, rounded up to the 1 MiB partition alignment: 1 MiB before, 1 after. */
-const GPT_OVERHEAD_MIB = 2;
 const BIOS_BOOT_MIB = 1;
-/** The EFI system partition's number: 1 is BIOS boot (the installed GRUB's BIOS image relies on it). */
-export const ESP_PARTITION = 2;
 
 /**
  * oVirt Node's default sizes in MB [ovirt-node-facts §4: EFI 256, Config 5, Logging 2048,
@@ -54,12 +60,7 @@ export function defaultSwapMiB(ramMiB: number, overcommit = DEFAULT_OVERCOMMIT):
 }
 
 /** GPT partition type GUIDs. */
-export const PART_TYPE = {
-  biosBoot: '21686148-6449-6E6F-744E-656564454649',
-  efi: 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B',
-  linux: '0FC63DAF-8483-4772-8E79-3D69D8477DE4',
-  lvm: 'E6D6D379-F507-44C2-A23C-238F2A3DF928',
-} as const;
+export const PART_TYPE = GPT_TYPE;
 
 export type VgName = 'HostVG' | 'AppVG';
 
@@ -135,24 +136,12 @@ function volumeLabel(v: VolumeName): string {
   return v === 'efi' ? 'EFI' : `${v.charAt(0).toUpperCase()}${v.slice(1)}`;
 }
 
-/** `/dev/sda` → `/dev/sda1`; `/dev/nvme0n1`, `/dev/loop0` → `…p1` (a name ending in a digit). */
-export function partitionPath(disk: string, n: number): string {
-  return /\d$/.test(disk) ? `${disk}p${n}` : `${disk}${n}`;
-}
-
 function roundUpToExtent(mib: number): number {
   return Math.ceil(mib / EXTENT_MIB) * EXTENT_MIB;
 }
 
 function usableExtentsMiB(pvMiB: number): number {
   return Math.max(0, Math.floor((pvMiB - PV_METADATA_MIB) / EXTENT_MIB) * EXTENT_MIB);
-}
-
-/** 1536 MiB → "1.5 GiB"; small sizes stay in MiB. */
-export function formatMiB(mib: number): string {
-  if (mib < 1024) return `${mib} MiB`;
-  const gib = mib / 1024;
-  return `${gib >= 100 ? gib.toFixed(0) : gib.toFixed(1)} GiB`;
 }
 
 function resolveSizes(input: LayoutInput): Layout['sizes'] {
@@ -197,12 +186,12 @@ function bootDiskPlan(disk: LayoutDisk, sizes: Layout['sizes'], report: Report):
     ['Root', sizes.root],
     ['RootBackup', sizes.root],
   ];
-  const fixedMiB = fixed.reduce((sum, [, mib]) => sum + mib, 0) + GPT_OVERHEAD_MIB;
+  const fixedMiB = fixed.reduce((sum, [, mib]) => sum + mib, 0) + GPT_OVERHEAD_MiB;
   const pvMiB = sizeMiB - fixedMiB;
   if (usableExtentsMiB(pvMiB) === 0) {
     const parts = fixed.filter(([, mib]) => mib > 0).map(([name, mib]) => `${name} ${mib}`);
     report.error(
-      `the boot disk ${disk.path} (${formatMiB(sizeMiB)}) is too small: ${parts.join(' + ')} + GPT ${GPT_OVERHEAD_MIB} = ${fixedMiB} MiB leave no room for HostVG`,
+      `the boot disk ${disk.path} (${formatMiB(sizeMiB)}) is too small: ${parts.join(' + ')} + GPT ${GPT_OVERHEAD_MiB} = ${fixedMiB} MiB leave no room for HostVG`,
       {
         hint: `use a disk larger than ${formatMiB(fixedMiB + PV_METADATA_MIB + EXTENT_MIB)}, or a smaller Root (storage_vol=::ROOT_MB)`,
       },
@@ -244,7 +233,7 @@ function pvDiskPlan(disk: LayoutDisk, vg: VgName): DiskPlan {
     path: disk.path,
     sizeMiB,
     role: vg,
-    partitions: [pvPartition(1, vg, Math.max(0, sizeMiB - GPT_OVERHEAD_MIB))],
+    partitions: [pvPartition(1, vg, Math.max(0, sizeMiB - GPT_OVERHEAD_MiB))],
   };
 }
 
@@ -334,12 +323,14 @@ export function planLayout(input: LayoutInput): Layout {
 
 /** sfdisk's input for one disk (sizes in MiB; the last partition takes the rest). */
 export function sfdiskScript(disk: DiskPlan): string {
-  const lines = ['label: gpt'];
-  for (const p of disk.partitions) {
-    const size = p.rest ? '' : `size=${p.sizeMiB}MiB, `;
-    lines.push(`${size}type=${p.typeGuid}, name="${p.name}"`);
-  }
-  return `${lines.join('\n')}\n`;
+  return tableScript({
+    scheme: 'gpt',
+    entries: disk.partitions.map((p) => ({
+      sizeMiB: p.rest ? undefined : p.sizeMiB,
+      type: p.typeGuid,
+      name: p.name,
+    })),
+  });
 }
 
 function describeFs(fs: Filesystem | undefined): string {

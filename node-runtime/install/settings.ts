@@ -2,7 +2,7 @@
 // Config filesystem in persist's layout (the copy of /etc/hostname at CONFIGROOT/etc/hostname,
 // every path listed in CONFIGROOT/files), so that `persist --restore` bind-mounts them over the
 // live image's files at every boot. settingsFiles() decides the contents (pure); storeSettings()
-// writes them.
+// writes them through the config store (store/), under its lock.
 //
 // Network: the image runs systemd-networkd, which does nothing without a .network file. The
 // interface that carries the address is matched in 10-hvnode.network; a bond and a VLAN get
@@ -16,43 +16,17 @@
 // Not settings files (other stages use them): configServer, localBootTrigger, storage, boot,
 // bootloaderArgs, iscsi.target/install/initDisk.
 
-import {
-  chmodSync,
-  closeSync,
-  fchmodSync,
-  fchownSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeSync,
-} from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
-import { dirname, join } from 'node:path';
-import { HvError } from '../../common/index.ts';
+import { join } from 'node:path';
+import { HvError, Report } from '../../common/index.ts';
+import { type NetworkdBond, networkdBond, vlanOnBondSlave } from '../config/rules.ts';
 import type { BootInterface, Endpoint, NodeConfig } from '../config/schema.ts';
-import {
-  comparePaths,
-  formatFilesList,
-  fsyncPath,
-  isUnder,
-  isValidListEntry,
-  parseFilesList,
-  type RestoreResult,
-  sortPaths,
-  tempName,
-} from '../persist.ts';
+import type { RestoreResult } from '../persist.ts';
+import { comparePaths, openStore, type StoredFile } from '../store/index.ts';
 
-export interface SettingFile {
-  /** Absolute path on the node. */
-  path: string;
+export interface SettingFile extends StoredFile {
   content: string;
-  mode: number;
-  /** Group owner (the owner is always root); root's group when absent. */
-  gid?: number;
 }
 
 /** Files of the running image that are edited rather than replaced. */
@@ -92,6 +66,47 @@ function hasUser(text: string, user: string): boolean {
   return text.split('\n').some((l) => l.startsWith(`${user}:`));
 }
 
+/** Why the image cannot take a password for `user` (it lacks the account), or undefined. */
+function missingAccount(
+  image: Pick<ImageFiles, 'shadow' | 'passwd'>,
+  user: string,
+): { message: string; hint: string } | undefined {
+  if (hasUser(image.passwd, user) && hasUser(image.shadow, user)) return undefined;
+  const missing = hasUser(image.passwd, user) ? '/etc/shadow' : '/etc/passwd';
+  return {
+    message: `cannot set the password of "${user}": the image has no user "${user}" (not in ${missing})`,
+    hint: `the image must create the ${user} account; rebuild it with a profile that does`,
+  };
+}
+
+/** The accounts whose password hash NodeConfig sets, with the kernel argument that sets it. */
+const PASSWORDS = [
+  { user: 'admin', key: 'adminPasswordHash', arg: 'adminpw' },
+  { user: 'root', key: 'rootPasswordHash', arg: 'rootpw' },
+] as const;
+
+function passwordHashes(config: NodeConfig): Map<string, string> {
+  const hashes = new Map<string, string>();
+  for (const { user, key } of PASSWORDS) {
+    const hash = config.security?.[key];
+    if (hash) hashes.set(user, hash);
+  }
+  return hashes;
+}
+
+/**
+ * What the settings stage would refuse in this image, checked before anything is written: a
+ * password for an account the image lacks (named by its argument, the hash not shown).
+ */
+export function checkImageSettings(config: NodeConfig, image: ImageFiles): Report {
+  const report = new Report();
+  for (const { user, key, arg } of PASSWORDS) {
+    const missing = config.security?.[key] ? missingAccount(image, user) : undefined;
+    if (missing) report.error(missing.message, { arg: `${arg}=(not shown)`, hint: missing.hint });
+  }
+  return report;
+}
+
 /**
  * /etc/shadow with each user's hash replaced and its last change set to 0, which makes the
  * user change the password at the first login (oVirt's adminpw= and rootpw= were temporary
@@ -99,13 +114,8 @@ function hasUser(text: string, user: string): boolean {
  */
 export function editShadow(shadow: string, passwd: string, hashes: ReadonlyMap<string, string>): string {
   for (const user of hashes.keys()) {
-    if (!hasUser(passwd, user) || !hasUser(shadow, user)) {
-      const missing = hasUser(passwd, user) ? '/etc/shadow' : '/etc/passwd';
-      throw fail(
-        `cannot set the password of "${user}": the image has no user "${user}" (not in ${missing})`,
-        `the image must create the ${user} account; rebuild it with a profile that does`,
-      );
-    }
+    const missing = missingAccount({ shadow, passwd }, user);
+    if (missing) throw fail(missing.message, missing.hint);
   }
   return shadow
     .split('\n')
@@ -179,90 +189,12 @@ function bootifMatch(b: BootInterface | undefined): string[] {
   return ['Type=ether', 'Name=en* eth*'];
 }
 
-type BondValue = (v: string) => string | undefined;
-
-const int =
-  (min: number, max: number, unit = ''): BondValue =>
-  (v) =>
-    /^\d{1,10}$/.test(v) && Number(v) >= min && Number(v) <= max ? `${Number(v)}${unit}` : undefined;
-
-/** Kernel names or their numbers (mode=4 is 802.3ad) → networkd's name. */
-const oneOf =
-  (...names: string[]): BondValue =>
-  (v) =>
-    names.includes(v) ? v : /^\d$/.test(v) ? names[Number(v)] : undefined;
-
-const MAC = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/i;
-
-/**
- * Bonding driver options (as modprobe and oVirt's bond= take them) → networkd's [Bond] keys.
- * primary= is a slave's PrimarySlave= and arp_ip_target= accumulates; both handled apart.
- */
-const BOND_OPTIONS: Record<string, [key: string, value: BondValue]> = {
-  mode: [
-    'Mode',
-    oneOf('balance-rr', 'active-backup', 'balance-xor', 'broadcast', '802.3ad', 'balance-tlb', 'balance-alb'),
-  ],
-  miimon: ['MIIMonitorSec', int(0, 2 ** 31 - 1, 'ms')],
-  updelay: ['UpDelaySec', int(0, 2 ** 31 - 1, 'ms')],
-  downdelay: ['DownDelaySec', int(0, 2 ** 31 - 1, 'ms')],
-  arp_interval: ['ARPIntervalSec', int(0, 2 ** 31 - 1, 'ms')],
-  lp_interval: ['LearnPacketIntervalSec', int(1, 2 ** 31 - 1, 's')],
-  lacp_rate: ['LACPTransmitRate', oneOf('slow', 'fast')],
-  xmit_hash_policy: ['TransmitHashPolicy', oneOf('layer2', 'layer3+4', 'layer2+3', 'encap2+3', 'encap3+4')],
-  ad_select: ['AdSelect', oneOf('stable', 'bandwidth', 'count')],
-  arp_validate: ['ARPValidate', oneOf('none', 'active', 'backup', 'all')],
-  arp_all_targets: ['ARPAllTargets', oneOf('any', 'all')],
-  primary_reselect: ['PrimaryReselectPolicy', oneOf('always', 'better', 'failure')],
-  fail_over_mac: ['FailOverMACPolicy', oneOf('none', 'active', 'follow')],
-  min_links: ['MinLinks', int(0, 2 ** 31 - 1)],
-  num_grat_arp: ['GratuitousARP', int(0, 255)],
-  num_unsol_na: ['GratuitousARP', int(0, 255)],
-  resend_igmp: ['ResendIGMP', int(0, 255)],
-  packets_per_slave: ['PacketsPerSlave', int(0, 65535)],
-  all_slaves_active: ['AllSlavesActive', (v) => (v === '0' ? 'no' : v === '1' ? 'yes' : undefined)],
-  ad_actor_sys_prio: ['AdActorSystemPriority', int(1, 65535)],
-  ad_user_port_key: ['AdUserPortKey', int(0, 1023)],
-  ad_actor_system: ['AdActorSystem', (v) => (MAC.test(v) ? v.toLowerCase() : undefined)],
-};
-
-export const BOND_OPTION_NAMES = [...Object.keys(BOND_OPTIONS), 'arp_ip_target', 'primary'].sort();
-
-interface BondSettings {
-  lines: string[];
-  primary?: string;
-}
-
-function bondSettings(name: string, slaves: readonly string[], options: readonly string[]): BondSettings {
-  const set = new Map<string, string>();
-  const targets: string[] = [];
-  let primary: string | undefined;
-  for (const option of options) {
-    const eq = option.indexOf('=');
-    const key = option.slice(0, eq);
-    const value = option.slice(eq + 1);
-    const bad = (expected: string) =>
-      fail(`bond ${name}: ${option}: expected ${expected}`, 'see the bonding driver documentation');
-    if (key === 'primary') {
-      if (!slaves.includes(value)) throw bad(`one of the slaves (${slaves.join(', ')})`);
-      primary = value;
-    } else if (key === 'arp_ip_target') {
-      if (!isIPv4(value)) throw bad('an IPv4 address');
-      targets.push(value);
-    } else if (Object.hasOwn(BOND_OPTIONS, key)) {
-      const [networkdKey, convert] = BOND_OPTIONS[key] as [string, BondValue];
-      const converted = convert(value);
-      if (converted === undefined) throw bad('a value the bonding driver takes');
-      set.set(networkdKey, converted);
-    } else {
-      throw fail(
-        `bond ${name}: the bonding option "${key}" is not supported`,
-        `supported: ${BOND_OPTION_NAMES.join(', ')}`,
-      );
-    }
-  }
-  if (targets.length > 0) set.set('ARPIPTargets', targets.join(' '));
-  return { lines: [...set].map(([k, v]) => `${k}=${v}`), primary };
+/** A bond as networkd takes it; its options were checked with the configuration (config/rules.ts). */
+function bondSettings(bond: NonNullable<NonNullable<NodeConfig['network']>['bond']>): NetworkdBond {
+  const settings = networkdBond(bond);
+  const p = settings.problems[0];
+  if (p) throw fail(`bond ${bond.name}: ${p.option}: ${p.message}`, p.hint);
+  return settings;
 }
 
 function networkFiles(config: NodeConfig): SettingFile[] {
@@ -274,7 +206,7 @@ function networkFiles(config: NodeConfig): SettingFile[] {
   // The link the address goes on, and what it sits on.
   let addressMatch = bootifMatch(net.bootif);
   if (bond) {
-    const settings = bondSettings(bond.name, bond.slaves, bond.options ?? []);
+    const settings = bondSettings(bond);
     files.push(
       file(`${NETWORK_DIR}/10-hvnode-${bond.name}.netdev`, [
         `${HEADER} (bond=)`,
@@ -300,12 +232,8 @@ function networkFiles(config: NodeConfig): SettingFile[] {
     addressMatch = [`Name=${bond.name}`];
   }
   if (vlan) {
-    if (vlan.nic && bond?.slaves.includes(vlan.nic)) {
-      throw fail(
-        `vlan=${vlan.id}:${vlan.nic}: ${vlan.nic} is a slave of the bond ${bond.name}`,
-        `use vlan=${vlan.id}:${bond.name}`,
-      );
-    }
+    const onSlave = vlanOnBondSlave(net);
+    if (onSlave) throw fail(`vlan=${vlan.id}:${vlan.nic}: ${onSlave.message}`, onSlave.hint);
     // Not PARENT.ID: a parent matched by MAC has no known name, and names are at most 15 characters.
     const name = `vlan${vlan.id}`;
     files.push(
@@ -428,9 +356,7 @@ export function settingsFiles(config: NodeConfig, image: ImageFiles): SettingFil
     files.push({ path: '/etc/hosts', content: hostsFile(config.hostname, image.hosts), mode: 0o644 });
   }
 
-  const hashes = new Map<string, string>();
-  if (security?.adminPasswordHash) hashes.set('admin', security.adminPasswordHash);
-  if (security?.rootPasswordHash) hashes.set('root', security.rootPasswordHash);
+  const hashes = passwordHashes(config);
   if (hashes.size > 0) {
     const gid = image.group === undefined ? undefined : groupId(image.group, 'shadow');
     // Readable by group shadow (unix_chkpwd, as Debian has it), by nobody else.
@@ -515,76 +441,14 @@ export function settingsFiles(config: NodeConfig, image: ImageFiles): SettingFil
 // ---------------------------------------------------------------------------------------------
 // Writing into the config store
 
-/** mkdir -p with mode 0755 whatever the umask; existing directories are left as they are. */
-function makeDirs(root: string, rel: string): void {
-  let at = root;
-  for (const name of rel.split('/').filter(Boolean)) {
-    at = join(at, name);
-    try {
-      if (statSync(at).isDirectory()) continue;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    mkdirSync(at, 0o755);
-    chmodSync(at, 0o755);
-  }
-}
-
-/** Replaces `final` atomically with a complete, fsynced file (persist's `.NAME.hvnode-new`). */
-function writeAtomic(final: string, content: string, mode: number, gid?: number): void {
-  const tmp = tempName(final, 'new');
-  rmSync(tmp, { force: true });
-  try {
-    const fd = openSync(tmp, 'wx', 0o600);
-    try {
-      writeSync(fd, content);
-      // Not root only in tests: the files are then the caller's.
-      if (process.getuid?.() === 0) fchownSync(fd, 0, gid ?? 0);
-      fchmodSync(fd, mode);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, final);
-    fsyncPath(dirname(final));
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-}
-
 /**
  * Writes every file at configRoot + path and adds the paths to configRoot/files (kept entries
- * stay; a path inside a persisted directory is already kept by it and is not listed). Refuses
- * the whole set, writing nothing, when a path is not absolute and normalized. Returns the paths.
+ * stay; a path inside a persisted directory is already kept by it and is not listed), holding
+ * the store's lock. Refuses the whole set, writing nothing, when a path is not absolute and
+ * normalized. Returns the paths.
  */
-export function storeSettings(configRoot: string, files: readonly SettingFile[]): string[] {
-  const seen = new Set<string>();
-  for (const f of files) {
-    if (!isValidListEntry(f.path)) {
-      throw fail(
-        `cannot store the setting file "${f.path}": not an absolute, normalized path`,
-        'this is a bug in hvnode: please report it',
-      );
-    }
-    if (seen.has(f.path)) throw fail(`the setting file ${f.path} is given twice`);
-    seen.add(f.path);
-  }
-  const listFile = join(configRoot, 'files');
-  let listed: string[] = [];
-  try {
-    listed = parseFilesList(readFileSync(listFile, 'utf8'));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  for (const f of files) {
-    makeDirs(configRoot, dirname(f.path));
-    writeAtomic(join(configRoot, f.path), f.content, f.mode, f.gid);
-  }
-  // Files first, then the list: a run cut off in between leaves copies nothing restores.
-  const added = files.map((f) => f.path).filter((p) => !listed.some((l) => l !== p && isUnder(p, l)));
-  writeAtomic(listFile, formatFilesList(sortPaths([...listed, ...added])), 0o644);
-  return files.map((f) => f.path);
+export async function storeSettings(configRoot: string, files: readonly SettingFile[]): Promise<string[]> {
+  return openStore(configRoot).storeFiles(files);
 }
 
 /** The image's files that settingsFiles() edits, from the running system (or a tree at `root`). */

@@ -114,8 +114,8 @@ export async function installSettings(s: SystemInput): Promise<string[]> {
   if (!vg?.lvs.some((lv) => lv.name === 'Config')) throw new HvError('the layout has no HostVG/Config');
   let written: string[] = [];
   await withLvDevice(s.ctx, vg, 'Config', (device) =>
-    withMount(s.ctx.run, device, ['-t', 'ext4'], (dir) => {
-      written = storeSettings(dir, files);
+    withMount(s.ctx.run, device, ['-t', 'ext4'], async (dir) => {
+      written = await storeSettings(dir, files);
     }),
   );
   s.ctx.log(written.length > 0 ? `persisted: ${written.join(' ')}` : 'no settings on the command line');

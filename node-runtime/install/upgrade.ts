@@ -4,12 +4,14 @@
 // found by its ESP's install record, so an upgrade works from the installed node itself
 // (`hvnode-node upgrade ISO`) and from a new image booted with `upgrade` on its command line.
 
-import { createWriteStream, existsSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ExitCode, HvError } from '../../common/index.ts';
+import { type CmdlineResult, readCmdline } from '../config/index.ts';
 import { parseRelease } from '../release.ts';
 import {
   ESP_GRUB_DIR,
@@ -119,6 +121,10 @@ export interface UpgradeOptions {
   log: (line: string) => void;
   /** An ISO file or an http(s) URL of one; absent: the medium the node booted from. */
   iso?: string;
+  /** The ISO's SHA-256 (hex): required for a URL unless `insecure`; checked for a file too. */
+  sha256?: string;
+  /** Accept a plain http: URL, and a URL without sha256. */
+  insecure?: boolean;
   /** The running slot and ESP, from the kernel command line (hvnode.slot=, hvnode.esp=). */
   runningSlot?: string;
   espUuid?: string;
@@ -133,17 +139,57 @@ export interface UpgradeResult {
 }
 
 /** Where a downloaded ISO waits: the Data volume when it is mounted (RAM otherwise). */
-function downloadDir(): string {
+function downloadBase(): string {
   return existsSync('/data/lost+found') ? '/data' : tmpdir();
 }
 
-/** GETs an ISO to a file; the caller deletes it. */
+const SHA256 = /^[0-9a-f]{64}$/;
+
+function badSource(message: string, hint: string): HvError {
+  return new HvError(message, { where: WHERE, exitCode: ExitCode.dataError, hint });
+}
+
+/**
+ * Refuses, before anything is probed or fetched, what upgrade would not accept: a malformed
+ * --sha256; an http: URL without `insecure` (anyone on the path could swap the image); a URL
+ * without a checksum, unless `insecure` (https proves the server, not that the ISO is the
+ * one meant: the checksum does, until signed checksum files come). Returns the sha256, lower case.
+ */
+export function checkSource(o: Pick<UpgradeOptions, 'iso' | 'sha256' | 'insecure'>): string | undefined {
+  const sha256 = o.sha256?.toLowerCase();
+  if (sha256 !== undefined && !SHA256.test(sha256))
+    throw badSource(
+      `--sha256 ${o.sha256}: not a SHA-256 (64 hexadecimal digits)`,
+      'give the ISO\'s checksum as "sha256sum ISO" prints it',
+    );
+  const url = o.iso !== undefined && /^[a-z][a-z0-9+.-]*:\/\//i.test(o.iso) ? o.iso : undefined;
+  if (url === undefined) {
+    if (o.insecure) throw badSource('--insecure goes with an http(s) URL', 'leave it out for a file');
+    return sha256;
+  }
+  const scheme = url.slice(0, url.indexOf(':')).toLowerCase();
+  if (scheme !== 'http' && scheme !== 'https')
+    throw badSource(`${url}: only http(s) URLs can be downloaded`, 'give an https:// URL or a file');
+  if (scheme === 'http' && !o.insecure)
+    throw badSource(
+      `refusing to download ${url} over plain http: anyone on the way could replace the image`,
+      'use an https:// URL with --sha256 HEX, or add --insecure to accept http (with --sha256 HEX the download is still checked)',
+    );
+  if (sha256 === undefined && !o.insecure)
+    throw badSource(
+      `${url}: a downloaded image needs its checksum: give --sha256 HEX`,
+      'the SHA-256 published with the ISO ("sha256sum ISO" prints it); --insecure installs it unchecked',
+    );
+  return sha256;
+}
+
+/** GETs an ISO to a file; the caller deletes it. Returns the SHA-256 (hex) of what was written. */
 export async function download(
   url: string,
   dest: string,
   log: (line: string) => void,
   fetchImpl: typeof fetch = fetch,
-): Promise<void> {
+): Promise<string> {
   const res = await fetchImpl(url).catch((err: Error) => {
     throw new HvError(
       `cannot fetch ${url}: ${err.cause instanceof Error ? err.cause.message : err.message}`,
@@ -157,34 +203,84 @@ export async function download(
     throw new HvError(`cannot fetch ${url}: HTTP ${res.status} ${res.statusText}`, { where: WHERE });
   const total = Number(res.headers.get('content-length') ?? 0);
   log(`downloading ${url}${total ? ` (${Math.round(total / 2 ** 20)} MiB)` : ''} to ${dest}`);
+  const hash = createHash('sha256');
   await pipeline(
     Readable.fromWeb(res.body as import('node:stream/web').ReadableStream),
-    createWriteStream(dest),
+    new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        hash.update(chunk);
+        done(null, chunk);
+      },
+    }),
+    createWriteStream(dest, { flags: 'wx', mode: 0o600 }),
   );
+  return hash.digest('hex');
+}
+
+async function fileSha256(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file), hash);
+  return hash.digest('hex');
+}
+
+function checksumMismatch(what: string, got: string, expected: string): HvError {
+  return new HvError(`${what} does not match --sha256: its SHA-256 is ${got}, expected ${expected}`, {
+    where: WHERE,
+    exitCode: ExitCode.dataError,
+    hint: 'nothing was written: check the checksum and the URL (a mirror may serve another version)',
+  });
+}
+
+/**
+ * Downloads `url` into a private directory (mkdtemp, mode 0700) under /data, or the temporary
+ * directory when the Data volume is not mounted; checks it against `sha256` when given; runs
+ * `fn` with the file; removes the directory whatever happens. `fn` never sees a mismatch.
+ */
+export async function withDownload<T>(
+  url: string,
+  sha256: string | undefined,
+  log: (line: string) => void,
+  fn: (file: string) => Promise<T>,
+  base = downloadBase(),
+): Promise<T> {
+  const dir = mkdtempSync(join(base, 'hvnode-upgrade-'));
+  try {
+    const file = join(dir, 'image.iso');
+    const got = await download(url, file, log);
+    if (sha256 !== undefined && got !== sha256) throw checksumMismatch(url, got, sha256);
+    if (sha256 !== undefined) log(`${url}: SHA-256 verified`);
+    else log(`${url}: not verified (--insecure without --sha256)`);
+    return await fn(file);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 async function withImage<T>(o: UpgradeOptions, fn: (img: LiveImage) => Promise<T>): Promise<T> {
   if (!o.iso) return fn(findLiveImage(o.liveMedium ?? LIVE_MEDIUM, WHERE));
-  if (/^https?:\/\//.test(o.iso)) {
-    const file = join(downloadDir(), `hvnode-upgrade-${process.pid}.iso`);
-    try {
-      await download(o.iso, file, o.log);
-      return await withImage({ ...o, iso: file }, fn);
-    } finally {
-      rmSync(file, { force: true });
-    }
+  const sha256 = checkSource(o);
+  if (/^https?:\/\//i.test(o.iso)) {
+    return withDownload(o.iso, sha256, o.log, (file) =>
+      withImage({ ...o, iso: file, sha256: undefined, insecure: false }, fn),
+    );
   }
   if (!existsSync(o.iso))
     throw new HvError(`ISO "${o.iso}" does not exist`, {
       where: WHERE,
       exitCode: ExitCode.dataError,
-      hint: 'give the path of an ISO made by "hvnode build", or an http(s):// URL',
+      hint: 'give the path of an ISO made by "hvnode build", or an https:// URL with --sha256',
     });
+  if (sha256 !== undefined) {
+    const got = await fileSha256(o.iso);
+    if (got !== sha256) throw checksumMismatch(o.iso, got, sha256);
+  }
   return withMount(o.run, o.iso, ['-t', 'iso9660', '-o', 'loop,ro'], (dir) => fn(findLiveImage(dir, WHERE)));
 }
 
 /** Writes the image into the spare slot and makes GRUB try it once at the next boot. */
 export async function upgrade(o: UpgradeOptions): Promise<UpgradeResult> {
+  // Bad arguments are refused before the disks are probed or anything is fetched.
+  checkSource(o);
   try {
     return await upgradeSteps(o);
   } catch (err) {
@@ -219,10 +315,9 @@ async function upgradeSteps(o: UpgradeOptions): Promise<UpgradeResult> {
 }
 
 /** `hvnode.slot=` and `hvnode.esp=` of an installed boot. */
-export function installedBoot(cmdline: string): { slot: Slot; esp: string } | undefined {
-  const slot = /(?:^|\s)hvnode\.slot=(\S+)/.exec(cmdline)?.[1];
-  const esp = /(?:^|\s)hvnode\.esp=([0-9A-Fa-f-]+)(?:\s|$)/.exec(cmdline)?.[1];
-  return isSlot(slot) && esp ? { slot, esp } : undefined;
+export function installedBoot(cmdline: string | CmdlineResult): { slot: Slot; esp: string } | undefined {
+  const { slot, esp } = readCmdline(cmdline).kernel;
+  return slot && esp ? { slot, esp } : undefined;
 }
 
 /**
@@ -232,7 +327,7 @@ export function installedBoot(cmdline: string): { slot: Slot; esp: string } | un
 export async function confirmBoot(
   run: Runner,
   env: DiskEnv,
-  cmdline: string,
+  cmdline: string | CmdlineResult,
 ): Promise<{ slot: Slot; previous: string } | undefined> {
   const boot = installedBoot(cmdline);
   if (!boot) return undefined;

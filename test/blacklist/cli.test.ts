@@ -1,6 +1,6 @@
 // `hvnode minimize` as a user runs it: exit codes, the text report and the --json shape.
 
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import test from 'ava';
@@ -74,7 +74,17 @@ test('rule syntax errors exit 65 with file:line; --strict violations exit 65; a 
   const strict = fixture('drop /boot/*\ndrop /nothing/here/*\n');
   const s = await run(['--rules', strict.rules, strict.root, '--strict', '--json']);
   t.is(s.exitCode, 65);
-  t.regex(s.stderr, new RegExp(`${strict.rules}:2: error: drop /nothing/here/\\*: matches no file`));
+  // with --json the error is a JSON object too, carrying the FILE:LINE diagnostics
+  const error = JSON.parse(s.stderr).error;
+  t.is(error.exitCode, 65);
+  t.deepEqual(
+    error.diagnostics.map((d: { file: string; line: number; message: string }) => [
+      d.file,
+      d.line,
+      d.message,
+    ]),
+    [[strict.rules, 2, 'drop /nothing/here/*: matches no file']],
+  );
   const report = JSON.parse(s.stdout) as MinimizeReport;
   t.is(report.errors.length, 1);
   t.true(existsSync(join(strict.root, 'boot/vmlinuz-6.1.0')));
@@ -85,7 +95,7 @@ test('rule syntax errors exit 65 with file:line; --strict violations exit 65; a 
 
   const noRoot = await run(['--rules', strict.rules]);
   t.is(noRoot.exitCode, 65);
-  t.regex(noRoot.stderr, /expected one ROOTFS/);
+  t.regex(noRoot.stderr, /^hvnode minimize: missing ROOTFS\n/);
 });
 
 test('several rule files, and the default rules when --rules is not given', async (t) => {
@@ -106,4 +116,43 @@ test('several rule files, and the default rules when --rules is not given', asyn
   const report = JSON.parse(d.stdout) as MinimizeReport;
   t.true(report.rules.every((x) => x.rule.includes('hvnode.blacklist:')));
   t.is(report.totals.files, 2);
+});
+
+test('the running system root is refused as ROOTFS (also via /., //, /proc/self/root, a symlink, a bind mount)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hvnode-blcli-'));
+  const link = join(dir, 'hostroot');
+  symlinkSync('/', link);
+  for (const rootfs of ['/', '/.', '//', '/proc/self/root', link]) {
+    const r = await run([rootfs, '--dry-run']);
+    t.is(r.exitCode, 65, `${rootfs}: ${r.stderr}`);
+    t.regex(
+      r.stderr,
+      new RegExp(
+        `^hvnode minimize: ROOTFS ${rootfs} is the root of the running system\n {2}hint: .*--allow-host-root`,
+      ),
+    );
+    t.is(r.stdout, '');
+  }
+  // a bind mount of / elsewhere, in a private mount namespace
+  const bind = join(dir, 'bind');
+  mkdirSync(bind);
+  const b = await execa(
+    'unshare',
+    [
+      '-m',
+      'sh',
+      '-c',
+      'mount --bind / "$1" && exec node "$2" minimize "$1" --dry-run',
+      'sh',
+      bind,
+      cli('hvnode'),
+    ],
+    { reject: false },
+  );
+  t.is(b.exitCode, 65, b.stderr);
+  t.regex(b.stderr, /is the root of the running system/);
+  // an image tree is not the host root; --allow-host-root is an accepted option
+  const f = fixture('drop /boot/*\n');
+  const ok = await run(['--rules', f.rules, f.root, '--dry-run', '--allow-host-root']);
+  t.is(ok.exitCode, 0, ok.stderr);
 });

@@ -2,9 +2,8 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { bootEntries, grubConfig } from '../../builder/iso/grub.ts';
-import { compareKernelVersions, findKernel, isolinuxConfig, kernelArgs } from '../../builder/iso/iso.ts';
-import { HvError } from '../../common/index.ts';
+import { compareKernelVersions, findKernel, kernelArgs } from '../../builder/iso/iso.ts';
+import { bootEntries, grubConfig, HvError, isolinuxConfig } from '../../common/index.ts';
 
 test('kernel versions compare numerically', (t) => {
   const v = ['6.1.0-9-amd64', '6.1.0-50-amd64', '5.10.0-1-amd64', '6.1.0-10-amd64'].sort(

@@ -12,7 +12,6 @@ import {
   diskKernelArgs,
   makeIds,
   parseIsolinuxCfg,
-  parseSize,
   planDisk,
   requiredDiskBytes,
   sfdiskScript,
@@ -86,14 +85,6 @@ function expectRefusal(t: ExecutionContext, r: { exitCode?: number; stderr: stri
 }
 
 // --- the pure part ---
-
-test('sizes take binary units and want one', (t) => {
-  t.is(parseSize('4G', '--size'), 4 * GIB);
-  t.is(parseSize('1500M', '--size'), 1500 * MIB);
-  t.is(parseSize('1.5GiB', '--size'), 1.5 * GIB);
-  for (const bad of ['4096', 'big', '-1G', '4X', '0K'])
-    t.throws(() => parseSize(bad, '--size'), { instanceOf: HvError, message: /--size/ }, bad);
-});
 
 test('GPT layout: BIOS boot, ESP, data to the end on MiB boundaries; MBR: ESP and an active data partition', (t) => {
   const gpt = planDisk('gpt', GIB);
@@ -184,9 +175,9 @@ test('refuses bad options before touching anything', async (t) => {
   for (const n of ['abc', '0', '1.5', '-3', '8'])
     expectRefusal(t, await hvnode([iso, img, '--overlay-size-mb', n]), /--overlay-size-mb/);
   expectRefusal(t, await hvnode([iso, img, '--size', 'lots']), /--size "lots" is not a size/);
-  expectRefusal(t, await hvnode([iso, img, '--size', '20M']), /--size is too small: 20 MiB, the ISO needs/);
+  expectRefusal(t, await hvnode([iso, img, '--size', '20MiB']), /--size is too small: 20 MiB, the ISO needs/);
   expectRefusal(t, await hvnode([iso, img, '--extra-kernel-args', 'a;b']), /--extra-kernel-args/);
-  expectRefusal(t, await hvnode([iso]), /expected ISO and TARGET/);
+  expectRefusal(t, await hvnode([iso]), /missing TARGET/);
   expectRefusal(t, await hvnode([iso, join(dir, 'no', 'such', 'disk.img')]), /does not exist/);
   writeFileSync(img, 'keep me');
   expectRefusal(t, await hvnode([iso, img]), /TARGET ".*disk\.img" already exists/);
@@ -200,19 +191,45 @@ test('refuses bad options before touching anything', async (t) => {
 test('refuses the disk the host runs from, a mounted loop device, and a disk without --force or a terminal', async (t) => {
   requireRoot(t);
   requireTools(t, { ...TOOLS, losetup: 'mount', mount: 'mount' });
+  requireTools(t, { unshare: 'util-linux' });
   const dir = scratch(t);
   const iso = await fakeLiveIso(dir);
-  const root = await execa('findmnt', ['-n', '-o', 'SOURCE', '/']);
-  const rootDev = root.stdout.trim();
-  if (rootDev.startsWith('/dev/')) {
-    const disk = await execa('lsblk', ['-n', '-d', '-p', '-s', '-o', 'NAME,TYPE', rootDev]);
-    const whole = disk.stdout
-      .split('\n')
-      .map((l) => l.trim().split(/\s+/))
-      .find(([, type]) => type === 'disk')?.[0];
-    t.truthy(whole, disk.stdout);
-    expectRefusal(t, await hvnode([iso, whole ?? '', '--force']), /is the disk this host runs from/);
-  } else t.log(`/ is on ${rootDev}, not a disk: the root-disk refusal is not checked here`);
+  // The disk the host runs from, made for real whatever this host is (a container's / is often an
+  // overlay): in a private mount namespace, an ext4 loop device is mounted on top of /, so the
+  // kernel's mountinfo says / is on it. (Paths still resolve in the real root: the command runs.)
+  // Were the refusal broken, only this scratch device would be erased, never the host's disk.
+  const rootImg = join(dir, 'root.img');
+  writeFileSync(rootImg, '');
+  await execa('truncate', ['-s', '64M', rootImg]);
+  await execa('mkfs.ext4', ['-q', '-F', '-L', 'FAKE_HOST_ROOT', rootImg]);
+  const rootLoop = (await execa('losetup', ['-f', '--show', rootImg])).stdout.trim();
+  try {
+    const asRoot = await execa(
+      'unshare',
+      [
+        '--mount',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        'mount "$1" / && grep -q " / / .* $1 " /proc/self/mountinfo && shift && exec "$@"',
+        'sh',
+        rootLoop,
+        'node',
+        cli('hvnode'),
+        'iso-to-disk',
+        iso,
+        rootLoop,
+        '--force',
+      ],
+      { reject: false, stdin: 'ignore' },
+    );
+    expectRefusal(t, asRoot, new RegExp(`TARGET ${rootLoop} is the disk this host runs from`));
+    const label = await execa('blkid', ['-o', 'value', '-s', 'LABEL', rootLoop], { reject: false });
+    t.is(label.stdout.trim(), 'FAKE_HOST_ROOT', 'the "host" disk was not touched');
+  } finally {
+    await execa('losetup', ['-d', rootLoop]);
+  }
 
   const backing = join(dir, 'loop.img');
   writeFileSync(backing, '');
@@ -229,7 +246,7 @@ test('refuses the disk the host runs from, a mounted loop device, and a disk wit
       await execa('umount', [mnt]);
     }
     expectRefusal(t, await hvnode([iso, loop]), /no terminal to confirm/);
-    expectRefusal(t, await hvnode([iso, loop, '--force', '--size', '1G']), /--size is for image files/);
+    expectRefusal(t, await hvnode([iso, loop, '--force', '--size', '1GiB']), /--size is for image files/);
     // still the ext4 made above: nothing was written
     const probe = await execa('blkid', ['-o', 'value', '-s', 'TYPE', loop], { reject: false });
     t.is(probe.stdout.trim(), 'ext4');
@@ -327,7 +344,7 @@ test('an MBR image with a persistent overlay: ESP (type ef), active ext4, the ov
     '--overlay-size-mb',
     '64',
     '--size',
-    '256M',
+    '256MiB',
     '--force',
     '--json',
   ]);

@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import test, { type ExecutionContext } from 'ava';
 import { execa } from 'execa';
-import { isolinuxConfig, kernelArgs } from '../../builder/iso/iso.ts';
+import { kernelArgs } from '../../builder/iso/iso.ts';
 import {
   httpArgs,
   ipxeScript,
@@ -22,6 +22,7 @@ import {
   parseIsolinuxConfig,
   pxelinuxConfig,
 } from '../../builder/pxe/pxeboot-files.ts';
+import { isolinuxConfig } from '../../common/index.ts';
 import { cli, REPO, requireTools } from '../helpers/env.ts';
 
 const ISO_CFG = isolinuxConfig({

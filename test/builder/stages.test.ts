@@ -8,6 +8,8 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  rmSync,
+  statSync,
   symlinkSync,
   utimesSync,
   writeFileSync,
@@ -15,23 +17,28 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import test from 'ava';
-import { checkBudgets, parseSize } from '../../builder/build/budgets.ts';
+import test, { type ExecutionContext } from 'ava';
+import { checkBudgets } from '../../builder/build/budgets.ts';
+import { buildImage } from '../../builder/build/build.ts';
 import { Progress } from '../../builder/build/progress.ts';
 import { firstTreeDifference } from '../../builder/build/repro.ts';
 import { hashFolder, hashInputs, StageCache } from '../../builder/build/stage-cache.ts';
 import { parseProfile } from '../../builder/kickstart/profile.ts';
 import { inReleaseUrl } from '../../builder/rootfs/apt.ts';
-import { HvError } from '../../common/index.ts';
+import { HvError, parseSize } from '../../common/index.ts';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'hvnode-stages-'));
+function tmp(t: ExecutionContext): string {
+  const d = mkdtempSync(join(tmpdir(), 'hvnode-stages-'));
+  t.teardown(() => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
 
 test('stage input hashes ignore key order and change with any input', (t) => {
   t.is(hashInputs({ a: 1, b: [1, 2] }), hashInputs({ b: [1, 2], a: 1 }));
   t.not(hashInputs({ a: 1, b: [1, 2] }), hashInputs({ a: 1, b: [2, 1] }));
   t.not(hashInputs({ a: 1 }), hashInputs({ a: 2 }));
   t.is(hashInputs({ a: 1, b: undefined }), hashInputs({ a: 1 }));
-  const d = tmp();
+  const d = tmp(t);
   writeFileSync(join(d, 'f'), 'one');
   const h1 = hashFolder(d);
   writeFileSync(join(d, 'f'), 'two');
@@ -42,7 +49,7 @@ test('stage input hashes ignore key order and change with any input', (t) => {
 });
 
 test('the stage cache gives back the stored tree, misses on another key, and keeps the newest entries', async (t) => {
-  const d = tmp();
+  const d = tmp(t);
   const cache = new StageCache(join(d, 'cache'), { keep: 2 });
   const src = join(d, 'src');
   mkdirSync(join(src, 'etc'), { recursive: true });
@@ -131,8 +138,8 @@ test('the progress line shows stage, elapsed time, percent and the latest tool l
 });
 
 test('the reproducibility check names the first differing file in byte order', async (t) => {
-  const a = tmp();
-  const b = tmp();
+  const a = tmp(t);
+  const b = tmp(t);
   for (const d of [a, b]) {
     mkdirSync(join(d, 'etc'));
     writeFileSync(join(d, 'etc', 'same'), 'x');
@@ -148,4 +155,33 @@ test('the reproducibility check names the first differing file in byte order', a
   utimesSync(join(b, 'etc'), 1, 1);
   t.is((await firstTreeDifference(a, b))?.path, '/etc/machine-id');
   t.is(readFileSync(join(a, 'etc', 'machine-id'), 'utf8'), '1234\n');
+});
+
+test('the flat kickstart beside the ISO (it may hold rootpw / user --password) is written mode 0600', async (t) => {
+  const out = tmp(t);
+  const ks = join(out, 'hvnode-test-0.1.0.ks');
+  writeFileSync(ks, 'an older, world-readable copy\n', { mode: 0o644 });
+  // stop the build right after the render stage: the kickstart is written, nothing is built
+  const ac = new AbortController();
+  const stopped = await buildImage({
+    profile: 'test',
+    out,
+    tmpDir: join(out, 'tmp'),
+    cacheDir: join(out, 'cache'),
+    signal: ac.signal,
+    say: (m) => {
+      if (m.startsWith('[render] done')) ac.abort();
+    },
+  }).then(
+    () => 'built',
+    (err: unknown) => err,
+  );
+  t.not(stopped, 'built');
+  t.is(statSync(ks).mode & 0o777, 0o600);
+  t.regex(readFileSync(ks, 'utf8'), /^%packages/m, 'the rendered kickstart replaced the old copy');
+  t.deepEqual(
+    readdirSync(out).filter((f) => f.endsWith('.tmp')),
+    [],
+    'no temporary file left',
+  );
 });

@@ -4,10 +4,22 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import test from 'ava';
-import { execa } from 'execa';
+import { execa, execaSync } from 'execa';
 import { cli, mountsBelow, REPO, requireRoot, requireTools } from '../helpers/env.ts';
 import { bootToReady, OVMF_CODE } from '../helpers/qemu.ts';
 import { testIso } from '../helpers/test-iso.ts';
+
+/** Loop devices whose backing file is at or below a directory. */
+function loopDevicesBelow(dir: string): string[] {
+  const r = execaSync('losetup', ['--list', '--noheadings', '--raw', '--output', 'NAME,BACK-FILE']);
+  return String(r.stdout)
+    .split('\n')
+    .filter((l) => {
+      // --raw escapes a space as \x20: "/path\x20(deleted)" once the file is removed
+      const file = l.slice(l.indexOf(' ') + 1).replace(/(?: |\\x20)\(deleted\)$/, '');
+      return file === dir || file.startsWith(`${dir}/`);
+    });
+}
 
 const TOOLS = {
   mmdebstrap: 'mmdebstrap',
@@ -19,7 +31,7 @@ const TOOLS = {
 test('e2e: the test profile builds into an ISO that boots to "hvnode: ready <version> live" (SeaBIOS)', async (t) => {
   requireRoot(t);
   requireTools(t, TOOLS);
-  const { iso, out } = await testIso();
+  const { iso, out, tmpDir } = await testIso();
   const report = JSON.parse(readFileSync(join(out, 'stdout.json'), 'utf8')) as {
     iso: string;
     isoBytes: number;
@@ -78,12 +90,21 @@ test('e2e: the test profile builds into an ISO that boots to "hvnode: ready <ver
   const ks = join(out, 'hvnode-test-0.1.0.ks');
   const check = await execa('node', [cli('hvnode'), 'ks', 'check', ks], { reject: false });
   t.is(check.exitCode, 0, check.stderr);
-  // nothing left behind: no partial ISO, no work tree, no mount
+  // nothing left behind: no partial ISO; in the --tmpdir the build used, no work tree, no
+  // mount and no loop device
   t.deepEqual(
     readdirSync(out).filter((f) => f.includes('partial')),
     [],
   );
-  t.deepEqual(mountsBelow(out), []);
+  if (!tmpDir) t.fail('the leftover check needs the build made by testIso() (unset HVNODE_TEST_ISO)');
+  else {
+    t.true(existsSync(tmpDir), `the build's --tmpdir ${tmpDir} exists`);
+    t.deepEqual(readdirSync(tmpDir), [], `no work tree left in ${tmpDir}`);
+    for (const dir of [tmpDir, out]) {
+      t.deepEqual(mountsBelow(dir), [], `no mount below ${dir}`);
+      t.deepEqual(loopDevicesBelow(dir), [], `no loop device backed by a file below ${dir}`);
+    }
+  }
   t.log(`build: ${JSON.stringify(report.stages)} iso ${(report.isoBytes / 2 ** 20).toFixed(1)} MiB`);
 
   const base = mkdtempSync('/var/tmp/hvnode-e2e-');

@@ -18,7 +18,11 @@ export function requireTools(t: ExecutionContext, tools: Record<string, string>)
   }
 }
 
-/** Runs one of the package's CLIs the way a user does (through its bin shim). */
+/**
+ * Runs one of the package's CLIs the way a user does: through its bin shim, which runs the compiled
+ * lib/<bin>.mjs (npm test compiles first; the shim compiles again when a source changed since,
+ * and fails with exit 70 when the sources do not compile: a test never runs stale code).
+ */
 export function cli(
   bin: 'hvnode' | 'hvnode-node' | 'persist' | 'unpersist' | 'hvnode-setup' | 'hvnode-config-server',
 ): string {

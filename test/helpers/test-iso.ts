@@ -15,6 +15,7 @@ import {
 } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { execa } from 'execa';
+import { isAlive } from '../../common/index.ts';
 import { cli, REPO } from './env.ts';
 
 const INPUT_DIRS = ['builder', 'common', 'kickstarts', 'blacklist', 'node-runtime', 'manifests'];
@@ -48,6 +49,8 @@ export interface TestIso {
   out: string;
   /** seconds the build took, or 0 when an earlier build of the same sources was reused */
   buildSeconds: number;
+  /** The build's --tmpdir (undefined for HVNODE_TEST_ISO): its work tree must be gone. */
+  tmpDir?: string;
 }
 
 async function withLock<T>(lock: string, fn: () => Promise<T>): Promise<T> {
@@ -61,12 +64,7 @@ async function withLock<T>(lock: string, fn: () => Promise<T>): Promise<T> {
       try {
         holder = Number(readFileSync(join(lock, 'pid'), 'utf8'));
       } catch {}
-      let alive = true;
-      try {
-        if (Number.isFinite(holder)) process.kill(holder, 0);
-      } catch {
-        alive = false;
-      }
+      const alive = Number.isNaN(holder) || isAlive(holder);
       // a holder that died (or a lock older than 20 minutes) is stale
       if (!alive || (existsSync(lock) && Date.now() - statSync(lock).mtimeMs > 20 * 60_000))
         rmSync(lock, { recursive: true, force: true });
@@ -90,9 +88,10 @@ export async function testIso(): Promise<TestIso> {
   const key = hashInputs();
   const out = join(ROOT, key);
   const iso = join(out, 'hvnode-test-0.1.0.iso');
+  const tmpDir = join(ROOT, 'tmp');
   mkdirSync(ROOT, { recursive: true });
   return withLock(join(ROOT, 'lock'), async () => {
-    if (existsSync(iso)) return { iso, out, buildSeconds: 0 };
+    if (existsSync(iso)) return { iso, out, buildSeconds: 0, tmpDir };
     // keep only the newest source tree's build
     for (const d of readdirSync(ROOT))
       if (d !== 'lock') rmSync(join(ROOT, d), { recursive: true, force: true });
@@ -100,7 +99,7 @@ export async function testIso(): Promise<TestIso> {
     const t0 = performance.now();
     const r = await execa(
       'node',
-      [cli('hvnode'), 'build', '--profile', 'test', '--out', tmpOut, '--tmpdir', join(ROOT, 'tmp'), '--json'],
+      [cli('hvnode'), 'build', '--profile', 'test', '--out', tmpOut, '--tmpdir', tmpDir, '--json'],
       { reject: false, cwd: REPO },
     );
     if (r.exitCode !== 0) throw new Error(`building the test ISO failed:\n${r.stderr}`);
@@ -108,7 +107,7 @@ export async function testIso(): Promise<TestIso> {
     writeFileSync(join(tmpOut, 'stdout.json'), r.stdout);
     writeFileSync(join(tmpOut, 'stderr.txt'), r.stderr);
     renameSync(tmpOut, out);
-    return { iso, out, buildSeconds: Math.round((performance.now() - t0) / 100) / 10 };
+    return { iso, out, buildSeconds: Math.round((performance.now() - t0) / 100) / 10, tmpDir };
   });
 }
 

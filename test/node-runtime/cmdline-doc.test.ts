@@ -3,7 +3,13 @@
 
 import { readFileSync } from 'node:fs';
 import test from 'ava';
-import { ARGUMENTS, CLAIMED_ARGS, parseCmdline, splitCmdline } from '../../node-runtime/index.ts';
+import {
+  ARGUMENTS,
+  CLAIMED_ARGS,
+  KERNEL_ARGUMENTS,
+  parseCmdline,
+  splitCmdline,
+} from '../../node-runtime/index.ts';
 
 const DOC_PATH = new URL('../../node-runtime/config/ARGUMENTS.md', import.meta.url);
 const BOOTLOADER_SECTION = 'Kept for the bootloader';
@@ -93,6 +99,12 @@ test('every argument the parser knows is documented', (t) => {
   const documented = new Set(rows.filter((r) => r.section !== BOOTLOADER_SECTION).flatMap((r) => r.names));
   const missing = [...claimed].filter((name) => !documented.has(name));
   t.deepEqual(missing, [], `not in ARGUMENTS.md's Argument column: ${missing.join(', ')}`);
+});
+
+test("every boot argument hvnode reads is documented where the bootloader's are", (t) => {
+  const documented = new Set(rows.filter((r) => r.section === BOOTLOADER_SECTION).flatMap((r) => r.names));
+  const missing = Object.keys(KERNEL_ARGUMENTS).filter((name) => !documented.has(name));
+  t.deepEqual(missing, [], `not in ARGUMENTS.md's "${BOOTLOADER_SECTION}" table: ${missing.join(', ')}`);
 });
 
 // Problems are collected, so that a failure names every broken argument, not only the first.

@@ -82,6 +82,45 @@ interface Machine {
   storageInit: string;
 }
 
+const HOST_DISK_MiB = 12 * 1024;
+const APP_DISK_MiB = 4 * 1024;
+const RAM_MiB = 2048;
+const MiB = 1024 ** 2;
+
+/**
+ * The sizes (MiB) the install must make on these disks, worked out here from oVirt Node's layout
+ * rules rather than from the installer's plan or from what ends up on the disks:
+ * - GPT: the first partition starts at 1 MiB; the last takes the rest up to the last whole MiB
+ *   before the backup table (sfdisk's 1 MiB alignment), so a disk loses 2 MiB to the tables;
+ * - fixed partitions: BIOS boot 1 (hvnode's), EFI 256, Root and RootBackup 512 each;
+ * - LVM: the first extent 1 MiB into the physical volume, 4 MiB extents, every size rounded up
+ *   to whole extents;
+ * - Swap: 2048 for RAM under 4 GiB, + RAM × mem_overcommit 0.5 (rounded down); Config 5;
+ *   Logging 2048; Data and Data2 the rest; no Swap2 unless asked.
+ */
+const EXPECTED = (() => {
+  const extents = (mib: number) => Math.ceil(mib / 4) * 4;
+  const usable = (pvMiB: number) => Math.floor((pvMiB - 1) / 4) * 4;
+  const [biosBoot, efi, root] = [1, 256, 512];
+  const hostPv = HOST_DISK_MiB - 1 - (biosBoot + efi + 2 * root) - 1;
+  const appPv = APP_DISK_MiB - 1 - 1;
+  const swap = extents(2048 + Math.floor(RAM_MiB * 0.5));
+  const config = extents(5);
+  const logging = extents(2048);
+  return {
+    biosBoot,
+    efi,
+    root,
+    hostPv,
+    appPv,
+    swap,
+    config,
+    logging,
+    data: usable(hostPv) - swap - config - logging,
+    data2: usable(appPv),
+  };
+})();
+
 /** Two loop devices (12 GiB and 4 GiB, sparse) and a 2 GiB-RAM meminfo; all undone in teardown. */
 async function machine(t: ExecutionContext): Promise<Machine> {
   const dir = mkdtempSync(join(tmpdir(), 'hvnode-install-'));
@@ -101,18 +140,18 @@ async function machine(t: ExecutionContext): Promise<Machine> {
     for (const l of loops) await execa('losetup', ['-d', l], { reject: false });
     rmSync(dir, { recursive: true, force: true });
   });
-  for (const [name, gib] of [
-    ['host.img', 12],
-    ['app.img', 4],
+  for (const [name, mib] of [
+    ['host.img', HOST_DISK_MiB],
+    ['app.img', APP_DISK_MiB],
   ] as const) {
     const file = join(dir, name);
     writeFileSync(file, '');
-    truncateSync(file, gib * 1024 ** 3);
+    truncateSync(file, mib * MiB);
     const r = await execa('losetup', ['--find', '--show', '--partscan', file]);
     loops.push(r.stdout.trim());
   }
   const [host = '', app = ''] = loops;
-  writeFileSync(join(dir, 'meminfo'), 'MemTotal:        2097152 kB\n');
+  writeFileSync(join(dir, 'meminfo'), `MemTotal:        ${RAM_MiB * 1024} kB\n`);
   return {
     host,
     app,
@@ -237,30 +276,26 @@ test.serial(
     t.deepEqual(
       table.partitiontable.partitions.map((p) => [p.node, p.name, p.size / 2048]),
       [
-        [`${m.host}p1`, 'BIOS boot', 1],
-        [`${m.host}p2`, 'EFI', 256],
-        [`${m.host}p3`, 'Root', 512],
-        [`${m.host}p4`, 'RootBackup', 512],
-        [
-          `${m.host}p5`,
-          'HostVG',
-          table.partitiontable.partitions[4]?.size ? table.partitiontable.partitions[4].size / 2048 : 0,
-        ],
+        [`${m.host}p1`, 'BIOS boot', EXPECTED.biosBoot],
+        [`${m.host}p2`, 'EFI', EXPECTED.efi],
+        [`${m.host}p3`, 'Root', EXPECTED.root],
+        [`${m.host}p4`, 'RootBackup', EXPECTED.root],
+        [`${m.host}p5`, 'HostVG', EXPECTED.hostPv],
       ],
     );
-    t.true((table.partitiontable.partitions[4]?.size ?? 0) / 2048 >= 12 * 1024 - 1283);
     const app = await json<SfdiskJson>('sfdisk', ['--json', m.app]);
     t.deepEqual(
-      app.partitiontable.partitions.map((p) => [p.name, p.type]),
-      [['AppVG', 'E6D6D379-F507-44C2-A23C-238F2A3DF928']],
+      app.partitiontable.partitions.map((p) => [p.name, p.type, p.size / 2048]),
+      [['AppVG', 'E6D6D379-F507-44C2-A23C-238F2A3DF928', EXPECTED.appPv]],
     );
 
+    // the kernel's view of the partitions (what the node will use), in bytes
     const lsblk = await json<{
-      blockdevices: { name: string; size: string; children?: { name: string; size: string }[] }[];
-    }>('lsblk', ['-J', '-o', 'NAME,LABEL,FSTYPE,SIZE', m.host]);
+      blockdevices: { name: string; size: number; children?: { name: string; size: number }[] }[];
+    }>('lsblk', ['-J', '-b', '-o', 'NAME,SIZE', m.host]);
     t.deepEqual(
-      lsblk.blockdevices[0]?.children?.map((c) => c.size),
-      ['1M', '256M', '512M', '512M', lsblk.blockdevices[0]?.children?.[4]?.size],
+      lsblk.blockdevices[0]?.children?.map((c) => c.size / MiB),
+      [EXPECTED.biosBoot, EXPECTED.efi, EXPECTED.root, EXPECTED.root, EXPECTED.hostPv],
     );
     // lsblk's LABEL and FSTYPE come from udev's database, which a host without udev lacks
     t.deepEqual(await Promise.all([2, 3, 4].map((n) => probe(`${m.host}p${n}`))), [
@@ -273,11 +308,11 @@ test.serial(
     t.deepEqual(
       lvs.map((lv) => [lv.vg_name, lv.lv_name, Number(lv.lv_size)]),
       [
-        ['HostVG', 'Config', 8],
-        ['HostVG', 'Data', 5876],
-        ['AppVG', 'Data2', 4092],
-        ['HostVG', 'Logging', 2048],
-        ['HostVG', 'Swap', 3072],
+        ['HostVG', 'Config', EXPECTED.config],
+        ['HostVG', 'Data', EXPECTED.data],
+        ['AppVG', 'Data2', EXPECTED.data2],
+        ['HostVG', 'Logging', EXPECTED.logging],
+        ['HostVG', 'Swap', EXPECTED.swap],
       ],
     );
     t.deepEqual(await lvContents(lvs), {

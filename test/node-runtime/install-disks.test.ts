@@ -1,6 +1,6 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import test from 'ava';
 import { execa } from 'execa';
@@ -18,7 +18,7 @@ import {
   parseWipefs,
   resolveTargets,
 } from '../../node-runtime/install/disks.ts';
-import { cli } from '../helpers/env.ts';
+import { cli, requireRoot, requireTools } from '../helpers/env.ts';
 
 const GiB_SECTORS = (gib: number) => String(gib * 2 * 1024 * 1024);
 
@@ -345,4 +345,61 @@ test('hvnode-node autoinstall: bad input is refused before anything is looked at
   t.is(small.exitCode, 65);
   t.regex(small.stderr, /HostVG is overcommitted: Swap 8192/);
   t.notRegex(small.stderr, /at .*\.ts:\d+/, 'no stack trace');
+});
+
+test('hvnode-node autoinstall refuses the disk the node booted from: a real loop device declared as the live medium', async (t) => {
+  requireRoot(t);
+  requireTools(t, { losetup: 'mount' });
+  const dir = mkdtempSync(join(tmpdir(), 'hvnode-bootmedium-'));
+  const loops: string[] = [];
+  t.teardown(async () => {
+    for (const l of loops) await execa('losetup', ['-d', l], { reject: false });
+    rmSync(dir, { recursive: true, force: true });
+  });
+  for (const name of ['medium.img', 'disk.img']) {
+    const file = join(dir, name);
+    writeFileSync(file, '');
+    truncateSync(file, 12 * 1024 ** 3); // sparse; room for the default layout
+    loops.push((await execa('losetup', ['--find', '--show', file])).stdout.trim());
+  }
+  const [medium = '', disk = ''] = loops;
+  write(join(dir, 'meminfo'), 'MemTotal:        2097152 kB\n');
+  // the real /sys and /dev; only how the node booted is declared
+  const autoinstall = (cmdline: string, boot: { mountinfo?: string; cmdline?: string }) => {
+    write(join(dir, 'mountinfo'), boot.mountinfo ?? '22 1 0:21 / /proc rw - proc proc rw\n');
+    write(join(dir, 'cmdline'), boot.cmdline ?? 'BOOT_IMAGE=vmlinuz0 quiet\n');
+    return execa(cli('hvnode-node'), ['autoinstall', '--dry-run', '--json', '--cmdline', cmdline], {
+      reject: false,
+      env: {
+        HVNODE_INCLUDE_DISKS: loops.map((l) => basename(l)).join(','),
+        HVNODE_MOUNTINFO: join(dir, 'mountinfo'),
+        HVNODE_CMDLINE: join(dir, 'cmdline'),
+        HVNODE_MEMINFO: join(dir, 'meminfo'),
+      },
+    });
+  };
+  const viaMount = {
+    mountinfo: `40 30 7:99 / /run/initramfs/live ro,relatime shared:5 - iso9660 ${medium} ro\n`,
+  };
+  const viaCmdline = { cmdline: `BOOT_IMAGE=vmlinuz0 root=live:${medium} rd.live.image\n` };
+  for (const [how, boot] of [
+    ['mounted on /run/initramfs/live', viaMount],
+    ['named by root=live:', viaCmdline],
+  ] as const) {
+    const refused = await autoinstall(`storage_init=${medium}`, boot);
+    t.is(refused.exitCode, 65, `${how}: ${refused.stderr}`);
+    t.regex(refused.stderr, new RegExp(`${medium} is the medium this node booted from`), how);
+    t.regex(refused.stderr, /disks on this node: /, how);
+    t.notRegex(refused.stderr.split('disks on this node: ')[1] ?? '', new RegExp(`${medium} `), how);
+    t.regex(refused.stderr, new RegExp(`${disk} \\(12\\.0 GiB\\)`), `${how}: the other loop disk is offered`);
+    // naming the other disk goes on to a plan
+    const other = await autoinstall(`storage_init=${disk}`, boot);
+    t.is(other.exitCode, 0, `${how}: ${other.stderr}`);
+    t.is(JSON.parse(other.stdout).plan.layout.disks[0].path, disk, how);
+  }
+  // and the same command line with nothing declared installs onto that device: the refusal above
+  // came from the declaration, not from something else about the loop device
+  const undeclared = await autoinstall(`storage_init=${medium}`, {});
+  t.is(undeclared.exitCode, 0, undeclared.stderr);
+  t.is(JSON.parse(undeclared.stdout).plan.layout.disks[0].path, medium);
 });

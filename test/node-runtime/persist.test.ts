@@ -26,11 +26,10 @@ import {
   parseFilesList,
   planPersist,
   planUnpersist,
-  recoverInterrupted,
   resolveInRoot,
   sortPaths,
 } from '../../node-runtime/persist.ts';
-import { cli } from '../helpers/env.ts';
+import { cli, REPO } from '../helpers/env.ts';
 
 const TEMP = /\.hvnode-(new|old|del)$/;
 
@@ -239,45 +238,6 @@ test('paths are resolved inside the root: symlinked parents followed, the last n
   t.is(resolveInRoot(root, '/etc/./rel/../hosts'), '/hosts');
   t.is(resolveInRoot(root, '/etc/nope/../hosts'), '/etc/hosts');
   t.throws(() => resolveInRoot(root, '/etc/loop/x'), { message: /too many levels of symbolic links/ });
-});
-
-test('recovery finishes a replacement cut between its renames and clears unfinished copies', async (t) => {
-  const dir = scratch(t);
-  const config = join(dir, 'config');
-  writeTree(config, {
-    '.files.hvnode-new': '/etc/half\n',
-    files: '/etc/d\n/etc/e\n/etc/hosts\n/etc/keep\n',
-    etc: {
-      hosts: 'stored',
-      '.hosts.hvnode-new': 'partial',
-      '.d.hvnode-old': { f: 'old' },
-      '.d.hvnode-new': { f: 'new' },
-      e: { f: 'new' },
-      '.e.hvnode-old': { f: 'old' },
-      '.gone.hvnode-del': { f: 'x' },
-      '.half.hvnode-new': 'partial',
-      keep: { '.user.hvnode-new': 'the admin file inside a persisted directory' },
-    },
-  });
-  const listed = parseFilesList(readFileSync(join(config, 'files'), 'utf8'));
-  await recoverInterrupted(
-    { configRoot: config, root: join(dir, 'root'), mountinfo: '/dev/null', cmdline: '/dev/null' },
-    listed,
-  );
-  t.deepEqual(walk(config).sort(), [
-    '/etc',
-    '/etc/d',
-    '/etc/d/f',
-    '/etc/e',
-    '/etc/e/f',
-    '/etc/hosts',
-    '/etc/keep',
-    '/etc/keep/.user.hvnode-new',
-    '/files',
-  ]);
-  t.is(readFileSync(join(config, 'etc/d/f'), 'utf8'), 'new');
-  t.is(readFileSync(join(config, 'etc/e/f'), 'utf8'), 'new');
-  t.is(readFileSync(join(config, 'etc/hosts'), 'utf8'), 'stored');
 });
 
 test('CLI: /config not mounted is exit 2, stateless is a no-op, bad usage is exit 65', async (t) => {
@@ -501,7 +461,11 @@ test('persist and unpersist a file, a directory and a symlink with real bind mou
   t.is(readFileSync(v(`${root}/etc/hosts`), 'utf8'), '10.0.0.2 engine2\n');
   t.is(readFileSync(v(`${root}/etc/ssh/extra`), 'utf8'), 'added while persisted\n');
   t.is(readlinkSync(v(`${root}/etc/localtime`)), '../usr/share/zoneinfo/UTC');
-  t.deepEqual(walk(v(n.config)), ['/files'], 'copies and their emptied parent directories are gone');
+  t.deepEqual(
+    walk(v(n.config)),
+    ['/.hvnode.lock', '/files'],
+    'copies and their emptied parent directories are gone',
+  );
   t.is(readFileSync(v(`${n.config}/files`), 'utf8'), '');
 
   const none = await persistCli(ns, n, ['/etc/hosts'], 'unpersist');
@@ -606,7 +570,11 @@ test('a full /config is an error that loses nothing', async (t) => {
     t.is(ns.mountsAt(`${n.root}${p}`), 0, p);
   }
   t.is(readFileSync(ns.view(`${n.config}/files`), 'utf8'), '/etc/small\n');
-  t.deepEqual(walk(ns.view(n.config)), ['/etc', '/etc/small', '/files'], 'no partial copy, no temporary');
+  t.deepEqual(
+    walk(ns.view(n.config)).sort(),
+    ['/.hvnode.lock', '/etc', '/etc/small', '/files'],
+    'no partial copy, no temporary',
+  );
   t.true(readFileSync(ns.view(`${n.root}/etc/big`)).equals(big));
   t.true(readFileSync(ns.view(`${n.root}/etc/bigdir/b`)).equals(big));
 });
@@ -755,4 +723,55 @@ test('persist and unpersist killed at random points leave the old or the new sta
   t.log(
     `uninterrupted: ${JSON.stringify(durations)} ms; ${changedState} of ${runs} runs had changed /config/files`,
   );
+});
+
+test('persist and a settings write in two processes at once lose no entry of /config/files (100 rounds)', async (t) => {
+  if (!needsRoot(t)) return;
+  const dir = scratch(t);
+  const rounds = 100;
+  const n = node(join(dir, 'root'), join(dir, 'config'));
+  writeTree(n.root, {
+    etc: Object.fromEntries(Array.from({ length: rounds }, (_, i) => [`p${i}`, `p${i}\n`])),
+  });
+  mkdirSync(n.config);
+  const image = join(dir, 'config.img');
+  await execa('truncate', ['-s', '32M', image]);
+  await execa('mkfs.ext4', ['-q', '-F', image]);
+  const ns = await Namespace.start(t);
+  await ns.sh(`mount -o loop ${image} ${n.config}`);
+  // Each process runs its rounds back to back: one persists /etc/pN, the other stores /etc/sN
+  // as autoinstall does, both reading, changing and writing back the same list.
+  const persister = join(dir, 'persister.mts');
+  writeFileSync(
+    persister,
+    `import { persist, persistOptionsFromEnv } from '${REPO}/node-runtime/persist.ts';
+const quiet = { info: () => {}, warn: (l: string) => process.stderr.write(l + '\\n') };
+for (let i = 0; i < ${rounds}; i++) await persist(['/etc/p' + i], persistOptionsFromEnv(), quiet);`,
+  );
+  const settings = join(dir, 'settings.mts');
+  writeFileSync(
+    settings,
+    `import { storeSettings } from '${REPO}/node-runtime/install/settings.ts';
+for (let i = 0; i < ${rounds}; i++)
+  await storeSettings(process.env.HVNODE_CONFIG_ROOT as string, [{ path: '/etc/s' + i, content: 's' + i + '\\n', mode: 0o644 }]);`,
+  );
+  const [p, s] = await Promise.all([
+    ns.run('env', ['-C', REPO, process.execPath, '--import=tsx', persister], n.env),
+    ns.run('env', ['-C', REPO, process.execPath, '--import=tsx', settings], n.env),
+  ]);
+  t.is(p.exitCode, 0, String(p.stderr));
+  t.is(s.exitCode, 0, String(s.stderr));
+  const expected = sortPaths(Array.from({ length: rounds }, (_, i) => [`/etc/p${i}`, `/etc/s${i}`]).flat());
+  const listed = parseFilesList(readFileSync(ns.view(`${n.config}/files`), 'utf8'));
+  t.deepEqual(
+    expected.filter((e) => !listed.includes(e)),
+    [],
+    'no entry lost',
+  );
+  t.deepEqual(listed, expected, 'and nothing else listed');
+  for (let i = 0; i < rounds; i++) {
+    t.is(readFileSync(ns.view(`${n.config}/etc/s${i}`), 'utf8'), `s${i}\n`);
+    t.true(sameInode(ns.view(`${n.root}/etc/p${i}`), ns.view(`${n.config}/etc/p${i}`)), `/etc/p${i} mounted`);
+  }
+  await ns.sh(`umount -R ${n.root}/etc; umount ${n.config}`).catch(() => {});
 });

@@ -7,6 +7,7 @@ import {
   announce,
   bootMode,
   formatRelease,
+  parseCmdline,
   parseRelease,
   readyLine,
 } from '../../node-runtime/index.ts';
@@ -23,6 +24,9 @@ test('boot mode from the kernel command line', (t) => {
   t.is(bootMode('xroot=live:CDLABEL=X'), 'installed');
   // GRUB's entries on an installed disk: a live root, marked with its slot
   t.is(bootMode('root=live:UUID=1234 rd.live.image hvnode.slot=Root hvnode.esp=ABCD-1234'), 'installed');
+  // read by the one command-line reader: a parsed line is taken as it is, quotes as the kernel's
+  t.is(bootMode(parseCmdline('"root=live:CDLABEL=HV NODE" rd.live.image')), 'live');
+  t.is(bootMode(parseCmdline('root="live:/hvnode 0.1.iso" rootflags=loop')), 'pxe');
 });
 
 test('the ready line', (t) => {
