@@ -33,7 +33,13 @@ PACKAGES=(
   dnf                   # the dnf backend (Fedora/EL-style profiles)
   rpm                   # rpm (the dnf backend's database, manifests) and rpmbuild (tests)
   createrepo-c          # offline RPM repository in the dnf backend's tests
-  tftp-hpa              # TFTP client in PXE tests
+  tftp-hpa              # TFTP client in PXE and config-server tests
+  tftpd-hpa             # in.tftpd: the peer in the config server's TFTP benchmark (its service is not started)
+  curl                  # tftp:// and HTTPS clients in the config-server tests
+  openssl               # test certificates
+  tmux                  # the TUI tests drive hvnode-setup through tmux
+  dnsmasq-base          # DHCP in network namespaces (stateless PXE tests)
+  iproute2              # network namespaces, veth, bridges
   ca-certificates
 )
 
@@ -50,6 +56,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup-host: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
+  # no daemon is started by a package's install (tftpd-hpa would bind port 69): services are the
+  # tests' own business
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
   echo "setup-host: Debian packages present"

@@ -11,6 +11,7 @@ export * from './disk/table.ts';
 export * from './errors.ts';
 export * from './image-path.ts';
 export * from './iso.ts';
+export * from './mac.ts';
 export * from './mountinfo.ts';
 export * from './run.ts';
 export * from './schema-errors.ts';

@@ -38,6 +38,7 @@ const DEBIAN_EXCEPTIONS: Record<string, string> = {
   'gcc-3.1': 'GCC-exception-3.1',
   'gcc-exception-3.1': 'GCC-exception-3.1',
   libtool: 'Libtool-exception',
+  'linux-syscall-note': 'Linux-syscall-note',
 };
 
 /** One license: an SPDX id (maybe with an exception), or, when unknown, the name as written. */
@@ -84,7 +85,8 @@ function licenseId(name: string): string | undefined {
 
 /** A license name as SPDX names it, with Debian's and SPDX's deprecated `+` made -or-later. */
 function licenseName(name: string): string | undefined {
-  if (/^(?:DocumentRef-[A-Za-z0-9.-]+:)?LicenseRef-[A-Za-z0-9.-]+$/.test(name)) return name;
+  // any LicenseRef- is valid: no -only, -or-later or + is to be added to one
+  if (/^LicenseRef-[A-Za-z0-9.-]+$/.test(name)) return name;
   const plus = name.endsWith('+');
   const id = licenseId(plus ? name.slice(0, -1) : name);
   if (!id || !plus) return id;
@@ -94,17 +96,25 @@ function licenseName(name: string): string | undefined {
 }
 
 function exceptionId(name: string): string | undefined {
-  if (valid(`MIT WITH ${name}`)) return name;
-  return DEBIAN_EXCEPTIONS[name.toLowerCase().replace(/\s+exception$/, '')];
+  const base = name.replace(/\s+exception$/i, '');
+  // SPDX's own id (Linux-syscall-note), or Debian's way of naming it (`LLVM exception`)
+  for (const id of [name, `${base}-exception`]) if (valid(`MIT WITH ${id}`)) return id;
+  return DEBIAN_EXCEPTIONS[base.toLowerCase()];
 }
 
-// Up to three words of name characters: `Custom-Thing`, `ASL 2.0`; anything else is not a name
-const NAME = /^[A-Za-z0-9][A-Za-z0-9.+_-]*(?: [A-Za-z0-9.+_-]+){0,2}$/;
+// A name: up to three words of letters, digits and `. + _ / ~ -` (`Custom-Thing`, `ASL 2.0`,
+// `public-domain~md5`); an exception may have a few more words. Anything else is no name.
+const WORD = String.raw`[\p{L}\p{N}._+/~-]+`;
+const NAME = new RegExp(`^${WORD}(?: ${WORD}){0,2}$`, 'u');
+const EXCEPTION = new RegExp(`^${WORD}(?: ${WORD}){0,5}$`, 'u');
+// A name with a remark in parentheses and no operator (`BSD (3 clause)`) is one name.
+const REMARKED = new RegExp(String.raw`^(?![^]*\b(?:and|or)\b)(?:${WORD}|[ ()])+$`, 'iu');
 
 /** One license term; undefined when it is not a license name at all. */
 function leaf(text: string): Leaf | undefined {
+  if (text === NOASSERTION || text === 'NONE') return undefined;
   const m = /^(.+?) with (.+)$/i.exec(text);
-  if (!(m ? NAME.test(m[1] as string) && NAME.test(m[2] as string) : NAME.test(text))) return undefined;
+  if (!(m ? NAME.test(m[1] as string) && EXCEPTION.test(m[2] as string) : NAME.test(text))) return undefined;
   const license = licenseName(m ? (m[1] as string) : text);
   const exception = m ? exceptionId(m[2] as string) : undefined;
   if (!license || (m && !exception)) return { text };
@@ -113,7 +123,10 @@ function leaf(text: string): Leaf | undefined {
 
 /** Parses a Debian or rpm license string; undefined when it is not a license expression. */
 function parse(input: string): Node | undefined {
-  const tokens = input.trim().split(/\s*([(),])\s*|\s+/).filter((t) => t !== undefined && t !== '');
+  const tokens = input
+    .trim()
+    .split(/\s*([(),])\s*|\s+/)
+    .filter((t) => t !== undefined && t !== '');
   let at = 0;
   const peekOp = () => /^(?:and|or)$/i.test(tokens[at] ?? '') && (tokens[at] as string).toUpperCase();
   const join = (op: 'AND' | 'OR', left: Node, right: Node): Node => ({ op, left, right });
@@ -145,13 +158,17 @@ function parse(input: string): Node | undefined {
       return tokens[at++] === ')' ? inner : undefined;
     }
     const words: string[] = [];
-    while (at < tokens.length && !/^[(),]$/.test(tokens[at] as string) && !peekOp()) words.push(tokens[at++] as string);
+    while (at < tokens.length && !/^[(),]$/.test(tokens[at] as string) && !peekOp())
+      words.push(tokens[at++] as string);
     return words.length > 0 ? leaf(words.join(' ')) : undefined;
   };
   const ands = chain('AND', primary);
   const ors = chain('OR', ands);
   const tree = commas();
-  return at === tokens.length ? tree : undefined;
+  if (at === tokens.length && tree) return tree;
+  const text = tokens.join(' ').replace(/\( /g, '(').replace(/ \)/g, ')');
+  const balanced = !/[()]/.test(text.replace(/\([^()]*\)/g, ''));
+  return REMARKED.test(text) && /[()]/.test(text) && balanced ? { text } : undefined;
 }
 
 /** Renders a tree; a part joined with the other operator is in parentheses, so none is ambiguous. */
@@ -187,10 +204,10 @@ export function spdxLicense(...texts: string[]): { expression: string; refs: str
   const tree = (trees as Node[]).reduce((all, t) => ({ op: 'AND', left: all, right: t }));
   const refs = new Set<string>();
   const expression = render(tree, (l) => {
-    if (l.id) return l.id;
-    const ref = licenseRef(l.text);
-    refs.add(ref);
-    return ref;
+    // a LicenseRef the string names itself (Fedora: LicenseRef-Callaway-MIT) needs defining too
+    const ref = l.id ? /^LicenseRef-[A-Za-z0-9.-]+/.exec(l.id)?.[0] : licenseRef(l.text);
+    if (ref) refs.add(ref);
+    return l.id ?? (ref as string);
   });
   // the renderer writes only what the parser took in; this keeps a slip from reaching an SBOM
   return valid(expression) ? { expression, refs: [...refs] } : { expression: NOASSERTION, refs: [] };

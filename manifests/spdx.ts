@@ -5,6 +5,8 @@
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { PackageURL } from 'packageurl-js';
+import { dataError } from '../common/index.ts';
 import { NOASSERTION, spdxLicense } from './licenses.ts';
 import type { PackageInfo } from './types.ts';
 
@@ -98,10 +100,35 @@ function spdxId(kind: string, text: string): string {
   return `SPDXRef-${kind}-${text.replace(/[^A-Za-z0-9.-]+/g, '-')}`;
 }
 
-/** Debian: `pkg:deb/debian/…`; rpm: `pkg:rpm/…` without a vendor namespace (the database does not name one reliably). */
-export function purl(p: PackageInfo): string {
-  const type = p.format === 'rpm' ? 'rpm' : 'deb/debian';
-  return `pkg:${type}/${encodeURIComponent(p.name)}@${encodeURIComponent(p.version)}?arch=${encodeURIComponent(p.arch)}`;
+/**
+ * The package URL: Debian `pkg:deb/debian/<name>@<version>?arch=<arch>` (the epoch stays in the
+ * version); rpm `pkg:rpm/<name>@<version-release>?arch=<arch>&epoch=<epoch>`, without a vendor
+ * namespace (the database does not name one reliably). distro, when given, is a qualifier too
+ * (`debian-12`). The purl spec percent-encodes `+` but not `:`: `libc6@1:2.36-9%2Bdeb12u4`.
+ */
+export function purl(p: PackageInfo, distro?: string): string {
+  const rpm = p.format === 'rpm';
+  const epoch = rpm ? /^(\d+):/.exec(p.version)?.[1] : undefined;
+  const version = epoch === undefined ? p.version : p.version.slice(epoch.length + 1);
+  let text: string;
+  try {
+    text = new PackageURL(rpm ? 'rpm' : 'deb', rpm ? undefined : 'debian', p.name, version || undefined, {
+      arch: p.arch,
+      ...(distro ? { distro } : {}),
+      ...(epoch !== undefined ? { epoch } : {}),
+    }).toString();
+  } catch (e) {
+    throw dataError(
+      `package "${p.name}" ${p.version} (${p.arch}) has no package URL: ${(e as Error).message}`,
+      'manifests',
+      'the package database of the image is damaged: check it with dpkg --audit or rpm --verifydb',
+    );
+  }
+  // packageurl-js 2 keeps a `+` of the version as it is; the spec's canonical form encodes it
+  // (its test suite: pkg:deb/debian/attr@1:2.4.47-2%2Bb1). Only the version can hold a raw `+`.
+  const query = text.indexOf('?');
+  const head = query < 0 ? text : text.slice(0, query);
+  return head.replaceAll('+', '%2B') + text.slice(head.length);
 }
 
 /** Debian: SHA-256 of the md5sums file; rpm: of the package header. */
@@ -115,16 +142,11 @@ const LICENSE_SOURCE = {
   rpm: "the package's rpm License tag",
 };
 
-/** SPDX's declared license of a package: the AND of its copyright file's licenses. */
+/** SPDX's declared license of a package: the AND of its licenses (its copyright file's or its License tag). */
 function declared(p: PackageInfo, refs: Set<string>): string {
-  const exprs = p.licenses.filter((l) => l !== NOASSERTION);
-  if (exprs.length === 0) return NOASSERTION;
-  const parts = exprs.map((l) => {
-    const { expression, refs: used } = spdxLicense(l);
-    for (const r of used) refs.add(r);
-    return exprs.length > 1 && / OR /.test(expression) ? `(${expression})` : expression;
-  });
-  return parts.join(' AND ');
+  const { expression, refs: used } = spdxLicense(...p.licenses);
+  for (const r of used) refs.add(r);
+  return expression;
 }
 
 export async function buildSpdx(input: SpdxInput): Promise<SpdxDocument> {

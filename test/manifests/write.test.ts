@@ -336,7 +336,8 @@ test('Debian license names become SPDX ids; free-form copyright files assert not
   t.is(readableLicense('lgpl-2.1+'), 'LGPL-2.1-or-later');
   t.is(readableLicense('BSD-3-clause'), 'BSD-3-Clause');
   t.is(readableLicense('Expat'), 'MIT');
-  t.is(readableLicense('GPL-2+ or Artistic, MIT'), 'GPL-2.0-or-later OR Artistic-1.0-Perl AND MIT');
+  // Debian: a comma lowers the operator after it (AND when none follows); SPDX needs the parentheses
+  t.is(readableLicense('GPL-2+ or Artistic, MIT'), '(GPL-2.0-or-later OR Artistic-1.0-Perl) AND MIT');
   t.is(readableLicense('GPL-3+ with autoconf exception'), 'GPL-3.0-or-later WITH Autoconf-exception-2.0');
   t.is(readableLicense('Weird'), 'Weird');
   t.deepEqual(spdxLicense('GPL-2+ or Weird stuff'), {
