@@ -61,21 +61,8 @@ const METALINK = "the builder's dnf/apt configuration has no metalink support: u
 const BUILDER_SPECS: Record<string, Omit<CommandSpec, 'actedOn'>> = {
   bootloader: {
     single: true,
-    options: {
-      append: 'value',
-      timeout: 'int',
-      location: ['mbr', 'partition', 'none', 'boot'],
-      driveorder: 'value',
-      'boot-drive': 'value',
-      password: 'value',
-      iscrypted: 'flag',
-      md5pass: 'value',
-      leavebootorder: 'flag',
-      disabled: 'flag',
-      nombr: 'flag',
-      extlinux: 'flag',
-      sdboot: 'flag',
-    },
+    // the builder honours every option pykickstart knows (append and timeout go to the boot menus)
+    options: KS_COMMANDS.bootloader?.options,
     removedOptions: KS_COMMANDS.bootloader?.removedOptions,
   },
   keyboard: {
@@ -161,19 +148,7 @@ const BUILDER_SPECS: Record<string, Omit<CommandSpec, 'actedOn'>> = {
         : undefined,
   },
   user: {
-    options: {
-      name: 'value',
-      groups: 'value',
-      homedir: 'value',
-      password: 'value',
-      iscrypted: 'flag',
-      plaintext: 'flag',
-      lock: 'flag',
-      shell: 'value',
-      uid: 'int',
-      gid: 'int',
-      gecos: 'value',
-    },
+    options: KS_COMMANDS.user?.options,
     exclusive: [['iscrypted', 'plaintext']],
     require: (a) => (a.options.name === undefined ? 'user needs --name' : undefined),
   },

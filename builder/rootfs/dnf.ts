@@ -12,7 +12,7 @@ import type { BuildContext } from '../build/context.ts';
 import { requireTools } from '../exec.ts';
 import type { Kickstart, KsCommand, KsPackageItem, SourcePos } from '../kickstart/index.ts';
 import type { BuildProfile } from '../kickstart/profile.ts';
-import { runIsolated } from './chroot.ts';
+import { runIsolated, writeInImage } from './chroot.ts';
 
 export type RootfsBackend = 'apt' | 'dnf';
 
@@ -348,7 +348,7 @@ export async function buildRootfsDnf(ctx: BuildContext, plan: DnfPlan, root: str
   }
   const installed = plan.repos.filter((r) => r.install);
   if (installed.length > 0) {
-    mkdirSync(join(root, 'etc/yum.repos.d'), { recursive: true });
-    for (const r of installed) writeFileSync(join(root, 'etc/yum.repos.d', `${r.id}.repo`), repoFile([r]));
+    // the image now holds the packages' files: its links are resolved inside it, never on the host
+    for (const r of installed) writeInImage(root, `/etc/yum.repos.d/${r.id}.repo`, repoFile([r]));
   }
 }
