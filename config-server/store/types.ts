@@ -127,7 +127,10 @@ export interface Store {
 
   uploads: {
     /** Stores an upload as pending. */
-    add(meta: Omit<UploadRecord, 'id' | 'state' | 'sha256' | 'size' | 'receivedAt'>, data: Buffer): Promise<UploadRecord>;
+    add(
+      meta: Omit<UploadRecord, 'id' | 'state' | 'sha256' | 'size' | 'receivedAt'>,
+      data: Buffer,
+    ): Promise<UploadRecord>;
     get(id: string): Promise<{ record: UploadRecord; data: Buffer } | undefined>;
     list(state?: UploadState): Promise<UploadRecord[]>;
     /** Changes the state once: pending → approved|rejected; a second decision is refused. */
