@@ -28,7 +28,9 @@ export const ENTRIES = {
 };
 
 /** Loaded at run time, never bundled: esbuild bundles the node runtime when an image is built. */
-const EXTERNAL = ['esbuild'];
+// term.js and pty.js: optional dependencies of blessed's Terminal widget (required only when one
+// is made; hvnode-setup makes none), not installed.
+const EXTERNAL = ['esbuild', 'term.js', 'pty.js'];
 
 const META_KEYS = /** @type {const} */ (['url', 'dirname', 'filename']);
 

@@ -19,6 +19,7 @@ import { checkSource, confirmBoot, installedBoot, upgrade } from './install/upgr
 import { mountVolumes } from './install/volumes.ts';
 import { activeConsoles, announce, bootMode, readyLine, selftestLine, wantsSelftest } from './ready.ts';
 import { readRelease } from './release.ts';
+import { statelessCommand, uploadCommand } from './stateless/commands.ts';
 
 /** --cmdline's value, or /proc/cmdline, read by the one command-line reader. */
 function kernelCmdline(given: unknown, where: string): CmdlineResult {
@@ -266,18 +267,8 @@ ${DISK_ENVIRONMENT_HELP}`,
         return ExitCode.ok;
       },
     },
-    {
-      name: 'stateless',
-      summary: "fetch and apply this node's configuration bundle",
-      help: 'Usage: hvnode-node stateless',
-      examples: ['hvnode-node stateless'],
-    },
-    {
-      name: 'upload',
-      summary: "upload this node's /config to the config server",
-      help: 'Usage: hvnode-node upload',
-      examples: ['hvnode-node upload'],
-    },
+    statelessCommand,
+    uploadCommand,
   ],
 };
 

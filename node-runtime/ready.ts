@@ -20,7 +20,8 @@ export function bootMode(cmdline: string | CmdlineResult): BootMode {
   return 'live';
 }
 
-export function readyLine(version: string, mode: BootMode): string {
+/** MODE `stateless` is said by `hvnode-node stateless` once the node's bundle is applied. */
+export function readyLine(version: string, mode: BootMode | 'stateless'): string {
   return `hvnode: ready ${version} ${mode}`;
 }
 

@@ -29,6 +29,10 @@ export const RUNTIME_UNITS = [
   'hvnode-persist.service',
   'hvnode-autoinstall.service',
   'hvnode-volumes.service',
+  'hvnode-stateless.service',
+  // drop-ins of systemd's own gettys: the installer before the login prompt on the live image
+  'getty@tty1.service.d/hvnode-installer.conf',
+  'serial-getty@.service.d/hvnode-installer.conf',
 ];
 
 export async function installRuntime(ctx: BuildContext, root: string): Promise<void> {

@@ -7,11 +7,19 @@ import { parseArgs } from 'node:util';
 import { REPO_DIR } from '../../builder/build/build.ts';
 import { bootSections } from './boot.ts';
 import { buildSections } from './builds.ts';
+import { httpSections } from './http.ts';
 import { formatJson, markdownTable, newResults, type Row, statusRow, writeResults } from './results.ts';
 import type { Section } from './section.ts';
+import { tftpSections } from './tftp.ts';
 import { treeSections } from './trees.ts';
 
-const SECTIONS: Section[] = [...treeSections, ...buildSections, ...bootSections];
+const SECTIONS: Section[] = [
+  ...treeSections,
+  ...buildSections,
+  ...bootSections,
+  ...httpSections,
+  ...tftpSections,
+];
 
 /** Names that stand for several sections. */
 const GROUPS: Record<string, string[]> = {

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { removeTree, writeFileAtomic } from '../../builder/build/build.ts';
+import { mulberry32 } from '../helpers/prng.ts';
 import { BENCH_DIR, type BenchTree } from './rootfs.ts';
 
 /** Bump when the layout changes: a tree with another stamp is generated again. */
@@ -36,17 +37,8 @@ interface Entry {
   listedAs?: string;
 }
 
-/** A small deterministic PRNG (mulberry32): same seed, same tree. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Same seed, same tree. */
+const prng = mulberry32;
 
 const SEED = 20261122;
 let rand = prng(SEED);

@@ -262,10 +262,9 @@ test('%anaconda lines are checked as pwpolicy commands', (t) => {
   ]);
 });
 
-test('checking hundreds of kickstarts is fast (the parser is linear)', (t) => {
+test('hundreds of kickstarts and one of 50 concatenated corpora parse (speed is a bench figure, not a test)', (t) => {
   const texts = validFiles.map((f) => fs.readFileSync(path.join(VALID, f), 'utf8'));
   const big = Array.from({ length: 50 }, () => texts.join('\n')).join('\n');
-  const start = process.hrtime.bigint();
   for (let i = 0; i < 300; i++) {
     parseKickstart(texts[i % texts.length] ?? '', {
       file: path.join(VALID, validFiles[i % validFiles.length] ?? ''),
@@ -274,7 +273,5 @@ test('checking hundreds of kickstarts is fast (the parser is linear)', (t) => {
   const { kickstart } = parseKickstart(big.replaceAll('%include fedora-repo.ks', ''), {
     file: path.join(VALID, 'big.ks'),
   });
-  const ms = Number(process.hrtime.bigint() - start) / 1e6;
   t.true(kickstart.commands.length > 1000);
-  t.true(ms < 3000, `${ms} ms`);
 });

@@ -36,7 +36,7 @@ test('the default profile renders to a kickstart that parses without errors', (t
   const services = kickstart.commands.find((c) => c.name === 'services');
   t.is(
     services?.options.enabled,
-    'hvnode-ready.service,hvnode-persist.service,hvnode-autoinstall.service,hvnode-volumes.service,systemd-networkd.service',
+    'hvnode-ready.service,hvnode-persist.service,hvnode-autoinstall.service,hvnode-volumes.service,hvnode-stateless.service,systemd-networkd.service',
   );
 });
 

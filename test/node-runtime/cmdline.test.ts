@@ -14,6 +14,7 @@ import {
   valuePattern,
 } from '../../node-runtime/index.ts';
 import { cli } from '../helpers/env.ts';
+import { mulberry32 } from '../helpers/prng.ts';
 
 // Real hashes (openssl passwd -6/-5/-1 -salt abcdefgh secret, and yescrypt/bcrypt from libxcrypt).
 const SHA512 =
@@ -809,16 +810,9 @@ interface Rng {
   string(alphabet: string, length: number): string;
 }
 
-/** mulberry32 */
+/** Random NodeConfig material from a seed (a failing case is replayed from it). */
 function rng(seed: number): Rng {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1));
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)] as T;
   return {

@@ -30,6 +30,7 @@ import {
   sortPaths,
 } from '../../node-runtime/persist.ts';
 import { cli, REPO } from '../helpers/env.ts';
+import { mulberry32 } from '../helpers/prng.ts';
 
 const TEMP = /\.hvnode-(new|old|del)$/;
 
@@ -578,17 +579,6 @@ test('a full /config is an error that loses nothing', async (t) => {
   t.true(readFileSync(ns.view(`${n.root}/etc/big`)).equals(big));
   t.true(readFileSync(ns.view(`${n.root}/etc/bigdir/b`)).equals(big));
 });
-
-/** Small deterministic PRNG, so that a failing run can be replayed from its logged seed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('persist and unpersist killed at random points leave the old or the new state', async (t) => {
   if (!needsRoot(t)) return;

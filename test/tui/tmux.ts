@@ -1,0 +1,65 @@
+// Drives the real hvnode-setup in a detached 80x24 tmux session: keys in (send-keys), screen out
+// (capture-pane), with deadlines instead of sleeps. tmux shows line drawing as letters (lqqk).
+
+import type { ExecutionContext } from 'ava';
+import { execa } from 'execa';
+
+export class Tmux {
+  readonly name = `hvnode-tui-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  constructor(readonly t: ExecutionContext) {}
+
+  async start(command: string, env: Record<string, string>, cwd?: string): Promise<void> {
+    const vars = Object.entries(env)
+      .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+      .join(' ');
+    // the pane stays after the program ends, so its last screen can be read
+    await execa('tmux', [
+      'new-session',
+      '-d',
+      '-s',
+      this.name,
+      '-x',
+      '80',
+      '-y',
+      '24',
+      ...(cwd ? ['-c', cwd] : []),
+      `env TERM=xterm-256color ${vars} ${command}; echo "exit=$?"; sleep 600`,
+    ]);
+    this.t.teardown(() =>
+      execa('tmux', ['kill-session', '-t', this.name], { reject: false }).then(() => undefined),
+    );
+  }
+
+  /** The pane as text, lines the terminal wrapped joined again; `all`: with the scrollback. */
+  async screen(all = false): Promise<string> {
+    const args = ['capture-pane', '-p', '-J', '-t', this.name, ...(all ? ['-S', '-'] : [])];
+    return (await execa('tmux', args)).stdout;
+  }
+
+  /** Waits until the screen shows `what`; fails with the last screen after `seconds`. */
+  async waitFor(what: string | RegExp, seconds = 20): Promise<string> {
+    const deadline = Date.now() + seconds * 1000;
+    let last = '';
+    while (Date.now() < deadline) {
+      last = await this.screen();
+      if (typeof what === 'string' ? last.includes(what) : what.test(last)) return last;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`the screen did not show ${String(what)} within ${seconds} s; it shows:\n${last}`);
+  }
+
+  /** Keys as tmux names them (Tab, Enter, Down, BTab, Space) or literal text with `text:`. */
+  async keys(...keys: string[]): Promise<void> {
+    for (const k of keys) {
+      if (k.startsWith('text:')) await execa('tmux', ['send-keys', '-t', this.name, '-l', k.slice(5)]);
+      else await execa('tmux', ['send-keys', '-t', this.name, k]);
+      // one key at a time, as a person types: the program redraws between keys
+      await new Promise((r) => setTimeout(r, 40));
+    }
+  }
+}
+
+/** Replaces the text of the focused field (`old`: what it holds). */
+export async function retype(tmux: Tmux, old: string, value: string): Promise<void> {
+  await tmux.keys(...Array<string>(old.length).fill('BSpace'), `text:${value}`);
+}
