@@ -60,36 +60,37 @@ export function readyLinesOf(log: string): string[] {
   return [...visibleText(log).matchAll(READY_RE)].map((m) => m[0].replace(/\r$/, ''));
 }
 
+/** QEMU's arguments for a boot (for a test that starts QEMU its own way, e.g. in a namespace). */
+export function qemuArgs(opts: BootOptions): string[] {
+  return [
+    '-machine',
+    'q35',
+    '-accel',
+    'tcg,thread=multi',
+    '-cpu',
+    'max',
+    '-smp',
+    '2',
+    '-m',
+    String(opts.memoryMiB ?? 1536),
+    ...(opts.nic ?? ['-nic', 'none']),
+    '-display',
+    'none',
+    '-vga',
+    'std',
+    '-monitor',
+    'none',
+    '-serial',
+    `file:${opts.serialLog}`,
+    ...(opts.allowReboot ? [] : ['-no-reboot']),
+    ...(opts.uefi ? ovmfArgs(`${opts.serialLog}.ovmf-vars.fd`) : []),
+    ...opts.media,
+    ...(opts.extra ?? []),
+  ];
+}
+
 function startQemu(opts: BootOptions) {
-  return execa(
-    'qemu-system-x86_64',
-    [
-      '-machine',
-      'q35',
-      '-accel',
-      'tcg,thread=multi',
-      '-cpu',
-      'max',
-      '-smp',
-      '2',
-      '-m',
-      String(opts.memoryMiB ?? 1536),
-      ...(opts.nic ?? ['-nic', 'none']),
-      '-display',
-      'none',
-      '-vga',
-      'std',
-      '-monitor',
-      'none',
-      '-serial',
-      `file:${opts.serialLog}`,
-      ...(opts.allowReboot ? [] : ['-no-reboot']),
-      ...(opts.uefi ? ovmfArgs(`${opts.serialLog}.ovmf-vars.fd`) : []),
-      ...opts.media,
-      ...(opts.extra ?? []),
-    ],
-    { reject: false, stdin: 'ignore', all: true },
-  );
+  return execa('qemu-system-x86_64', qemuArgs(opts), { reject: false, stdin: 'ignore', all: true });
 }
 
 /**
