@@ -14,6 +14,7 @@ import { autoinstall } from '../../node-runtime/install/autoinstall.ts';
 import { parseWipefs } from '../../node-runtime/install/disks.ts';
 import { runTool } from '../../node-runtime/install/run.ts';
 import { cli, requireRoot, requireTools } from '../helpers/env.ts';
+import { fakeImageAccounts, fakeLiveMedium } from '../helpers/fake-node.ts';
 
 const TOOLS = {
   sfdisk: 'fdisk',
@@ -33,23 +34,8 @@ const ADMIN_HASH =
 
 /** The live medium and the running image's /etc, as the installer reads them. */
 async function fakeImage(dir: string): Promise<NodeJS.ProcessEnv> {
-  const medium = join(dir, 'medium');
-  for (const [f, text] of [
-    ['isolinux/vmlinuz0', 'kernel'],
-    ['isolinux/initrd0.img', 'initrd'],
-    ['LiveOS/squashfs.img', 'squashfs'],
-  ] as const) {
-    mkdirSync(join(medium, f, '..'), { recursive: true });
-    writeFileSync(join(medium, f), `${text}\n`);
-  }
-  const etc = join(dir, 'image', 'etc');
-  mkdirSync(etc, { recursive: true });
-  writeFileSync(
-    join(etc, 'passwd'),
-    'root:x:0:0:root:/root:/bin/bash\nadmin:x:1000:1000::/home/admin:/bin/bash\n',
-  );
-  writeFileSync(join(etc, 'shadow'), 'root:*:19000:0:99999:7:::\nadmin:!:19000:0:99999:7:::\n');
-  writeFileSync(join(etc, 'group'), 'root:x:0:\nshadow:x:42:\nadmin:x:1000:\n');
+  const medium = fakeLiveMedium(dir);
+  const etc = join(fakeImageAccounts(join(dir, 'image')), 'etc');
   writeFileSync(join(etc, 'hvnode-release'), 'NAME=hvnode-test\nVERSION=9.8.7\n');
   await makeInstalledGrubPayload(join(dir, 'grub'));
   return {

@@ -23,6 +23,7 @@ import type { ExecutionContext } from 'ava';
 import test from 'ava';
 import { execa } from 'execa';
 import { cli, requireRoot, requireTools } from '../helpers/env.ts';
+import { fakeLiveMedium } from '../helpers/fake-node.ts';
 
 const MIB = 1024 ** 2;
 const DISK_BYTES = 10 * 1024 * MIB;
@@ -58,15 +59,7 @@ async function disk(t: ExecutionContext): Promise<Disk> {
   }
   device = (await execa('losetup', ['--find', '--show', file])).stdout.trim();
 
-  const medium = join(dir, 'medium');
-  for (const [f, text] of [
-    ['isolinux/vmlinuz0', 'kernel'],
-    ['isolinux/initrd0.img', 'initrd'],
-    ['LiveOS/squashfs.img', 'squashfs'],
-  ] as const) {
-    mkdirSync(join(medium, f, '..'), { recursive: true });
-    writeFileSync(join(medium, f), `${text}\n`);
-  }
+  const medium = fakeLiveMedium(dir);
   const etc = (root: string, users: string[]) => {
     mkdirSync(join(dir, root, 'etc'), { recursive: true });
     writeFileSync(

@@ -15,6 +15,7 @@ import { makeInstalledGrubPayload } from '../../builder/iso/grub.ts';
 import { parseWipefs } from '../../node-runtime/install/disks.ts';
 import { sha512Crypt } from '../../tui/crypt.ts';
 import { cli, requireRoot, requireTools } from '../helpers/env.ts';
+import { fakeImageAccounts, fakeLiveMedium } from '../helpers/fake-node.ts';
 import { retype, Tmux } from './tmux.ts';
 
 const TOOLS = {
@@ -53,23 +54,8 @@ async function machine(t: ExecutionContext): Promise<Machine> {
   writeFileSync(file, '');
   truncateSync(file, 12 * 2 ** 30);
   disk = (await execa('losetup', ['--find', '--show', '--partscan', file])).stdout.trim();
-  const medium = join(dir, 'medium');
-  for (const [f, content] of [
-    ['isolinux/vmlinuz0', 'kernel'],
-    ['isolinux/initrd0.img', 'initrd'],
-    ['LiveOS/squashfs.img', 'squashfs'],
-  ] as const) {
-    mkdirSync(join(medium, f, '..'), { recursive: true });
-    writeFileSync(join(medium, f), `${content}\n`);
-  }
-  const etc = join(dir, 'image/etc');
-  mkdirSync(etc, { recursive: true });
-  writeFileSync(
-    join(etc, 'passwd'),
-    'root:x:0:0:root:/root:/bin/bash\nadmin:x:1000:1000::/home/admin:/bin/bash\n',
-  );
-  writeFileSync(join(etc, 'shadow'), 'root:*:19000:0:99999:7:::\nadmin:!:19000:0:99999:7:::\n');
-  writeFileSync(join(etc, 'group'), 'root:x:0:\nshadow:x:42:\nadmin:x:1000:\n');
+  const medium = fakeLiveMedium(dir);
+  const etc = join(fakeImageAccounts(join(dir, 'image')), 'etc');
   writeFileSync(join(etc, 'hvnode-release'), 'NAME=hvnode-test\nVERSION=9.8.7\n');
   writeFileSync(join(dir, 'meminfo'), `MemTotal:        ${2048 * 1024} kB\n`);
   // the live system's command line: its console= goes to the installed boot menu
