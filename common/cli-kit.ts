@@ -5,11 +5,11 @@
 // output paths (`-` is standard input/output). Built on node:util parseArgs (no dependency,
 // runs on Node 18).
 
-import { randomBytes } from 'node:crypto';
-import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { cliMode, dataError, ExitCode, HvError, notBuiltYet } from './errors.ts';
+import { replaceFile } from './files.ts';
 import { runtimeVersion } from './version.ts';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
@@ -382,12 +382,9 @@ export function writeTextOutput(
     return;
   }
   checkOutFile(path, where, option);
-  const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
   try {
-    writeFileSync(tmp, text, { mode, flag: 'wx' }); // mode less the umask
-    renameSync(tmp, path);
+    replaceFile(path, text, mode);
   } catch (err) {
-    rmSync(tmp, { force: true });
     throw new HvError(`cannot write ${path}: ${(err as Error).message}`, {
       where,
       exitCode: ExitCode.failure,

@@ -9,6 +9,7 @@ export * from './cli-docs.ts';
 export * from './cli-kit.ts';
 export * from './disk/table.ts';
 export * from './errors.ts';
+export * from './files.ts';
 export * from './image-path.ts';
 export * from './iso.ts';
 export * from './mac.ts';

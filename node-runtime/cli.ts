@@ -11,7 +11,7 @@ import {
   runSync,
   runtimeVersion,
 } from '../common/index.ts';
-import { type CmdlineResult, describeCmdline, parseCmdline, readKernelCmdline } from './config/index.ts';
+import { cmdlineFromOption, describeCmdline } from './config/index.ts';
 import { autoinstall } from './install/autoinstall.ts';
 import { DISK_ENVIRONMENT_HELP, diskEnvFromEnv } from './install/disks.ts';
 import { runTool } from './install/run.ts';
@@ -20,11 +20,6 @@ import { mountVolumes } from './install/volumes.ts';
 import { activeConsoles, announce, bootMode, readyLine, selftestLine, wantsSelftest } from './ready.ts';
 import { readRelease } from './release.ts';
 import { statelessCommand, uploadCommand } from './stateless/commands.ts';
-
-/** --cmdline's value, or /proc/cmdline, read by the one command-line reader. */
-function kernelCmdline(given: unknown, where: string): CmdlineResult {
-  return typeof given === 'string' ? parseCmdline(given) : readKernelCmdline('/proc/cmdline', where);
-}
 
 export const program: Program = {
   prog: 'hvnode-node',
@@ -52,7 +47,7 @@ hvnode.selftest on the kernel command line, a second line follows:
   --stdout          print to standard output only`,
       options: { cmdline: { type: 'string' }, stdout: { type: 'boolean' } },
       run: async ({ values }) => {
-        const cmdline = kernelCmdline(values.cmdline, 'hvnode-node ready');
+        const cmdline = cmdlineFromOption(values.cmdline, 'hvnode-node ready');
         const lines = [readyLine(readRelease().version ?? runtimeVersion(), bootMode(cmdline))];
         // an installed node that is up confirms its slot: a trial boot after an upgrade is kept
         const confirmed = await confirmBoot(runTool, diskEnvFromEnv(), cmdline).catch((err: Error) => {
@@ -105,7 +100,7 @@ malformed value of a known argument is an error that names it.
             'give the command line with --cmdline STRING',
           );
         }
-        const result = kernelCmdline(values.cmdline, 'hvnode-node cmdline');
+        const result = cmdlineFromOption(values.cmdline, 'hvnode-node cmdline');
         process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : describeCmdline(result));
         // each error once, at its argument: `hvnode-node cmdline: vlan=5000: error: expected …`
         for (const e of result.errors) process.stderr.write(`hvnode-node cmdline: ${formatDiagnostic(e)}\n`);
@@ -170,7 +165,7 @@ ${DISK_ENVIRONMENT_HELP}
             'give the command line with --cmdline STRING',
           );
         return autoinstall({
-          cmdline: kernelCmdline(values.cmdline, 'hvnode-node autoinstall'),
+          cmdline: cmdlineFromOption(values.cmdline, 'hvnode-node autoinstall'),
           dryRun: values['dry-run'] === true,
           json: values.json === true,
           reboot: values['no-reboot'] !== true,
@@ -252,7 +247,7 @@ ${DISK_ENVIRONMENT_HELP}`,
             exitCode: ExitCode.precondition,
             hint: 'run it as root',
           });
-        const boot = installedBoot(kernelCmdline(undefined, 'hvnode-node upgrade'));
+        const boot = installedBoot(cmdlineFromOption(undefined, 'hvnode-node upgrade'));
         const log = (l: string) => (values.json ? process.stderr : process.stdout).write(`${l}\n`);
         const result = await upgrade({
           run: runTool,

@@ -23,7 +23,7 @@ import {
   minimize,
   treeBytes,
 } from '../../blacklist/index.ts';
-import { HvError, isAlive, Report } from '../../common/index.ts';
+import { HvError, isAlive, Report, replaceFile } from '../../common/index.ts';
 import { writeManifests } from '../../manifests/index.ts';
 import { BuildLog, removeTree, requireTools, run } from '../exec.ts';
 import {
@@ -99,22 +99,6 @@ export function defaultCacheDir(): string {
     : join(homedir(), '.cache', 'hvnode');
 }
 
-/**
- * Writes a file under a temporary name and renames it into place. The temporary file is created
- * afresh with `mode`, so the content never sits in a file with a wider mode, not even for a moment.
- */
-export function writeFileAtomic(path: string, data: string, mode = 0o644): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  rmSync(tmp, { force: true });
-  try {
-    writeFileSync(tmp, data, { mode, flag: 'wx' }); // mode less the umask
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-}
-
 /** Work trees of builds that died without cleaning up (kill -9, power loss). */
 function sweepStaleWorkdirs(tmpDir: string, say: (m: string) => void): void {
   if (!existsSync(tmpDir)) return;
@@ -174,7 +158,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
   const flat = await stage('render', () =>
     renderKickstart({ profile, profileFile, kickstartsDir: KICKSTARTS_DIR }),
   );
-  writeFileAtomic(ksPath, flat, 0o600); // it may hold rootpw / user --password
+  replaceFile(ksPath, flat, 0o600); // it may hold rootpw / user --password
   const { kickstart, report } = parseKickstart(flat, { file: ksPath });
   const epoch =
     opts.sourceDateEpoch ??
@@ -297,8 +281,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
       initrd: statSync(join(liveRoot, 'isolinux', 'initrd0.img')).size,
     });
     renameSync(partial, isoPath);
-    if (minimized)
-      writeFileAtomic(join(out, 'minimize-report.json'), `${JSON.stringify(minimized, null, 2)}\n`);
+    if (minimized) replaceFile(join(out, 'minimize-report.json'), `${JSON.stringify(minimized, null, 2)}\n`);
     for (const f of manifests.files.filter((f) => f.endsWith('.json'))) {
       const target = join(out, basename(f));
       copyFileSync(f, `${target}.tmp`);
@@ -314,7 +297,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
       seconds: Math.round((performance.now() - started) / 100) / 10,
       stages,
     };
-    writeFileAtomic(join(out, 'build-report.json'), `${JSON.stringify(result, null, 2)}\n`);
+    replaceFile(join(out, 'build-report.json'), `${JSON.stringify(result, null, 2)}\n`);
     await writeSha256Sums(out, [
       isoPath,
       ksPath,

@@ -885,6 +885,11 @@ export function readKernelCmdline(file = '/proc/cmdline', where?: string): Cmdli
   return parseCmdline(text);
 }
 
+/** A command's `--cmdline STRING` when given, else the running kernel's command line. */
+export function cmdlineFromOption(given: unknown, where?: string): CmdlineResult {
+  return typeof given === 'string' ? parseCmdline(given) : readKernelCmdline('/proc/cmdline', where);
+}
+
 /** oVirt's flags combined into one action; the more destructive one wins when several are given. */
 function bootAction(d: Draft): BootAction | undefined {
   if (d.uninstall) return 'uninstall';

@@ -9,7 +9,7 @@ import {
   runtimeVersion,
   STD_OPTIONS,
 } from '../../common/index.ts';
-import { type CmdlineResult, parseCmdline, readKernelCmdline, requireValidArgs } from '../config/index.ts';
+import { type CmdlineResult, cmdlineFromOption, requireValidArgs } from '../config/index.ts';
 import { bootMode } from '../ready.ts';
 import { readRelease } from '../release.ts';
 import { backoffFromEnv, realClock } from './backoff.ts';
@@ -40,7 +40,7 @@ const READ_ARGS = [
 ];
 
 function cmdlineOf(given: unknown, where: string): CmdlineResult {
-  const result = typeof given === 'string' ? parseCmdline(given) : readKernelCmdline('/proc/cmdline', where);
+  const result = cmdlineFromOption(given, where);
   requireValidArgs(result, { where, names: READ_ARGS });
   return result;
 }

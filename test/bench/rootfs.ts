@@ -10,7 +10,6 @@ import {
   PROFILES_DIR,
   REPO_DIR,
   removeTree,
-  writeFileAtomic,
 } from '../../builder/build/build.ts';
 import type { BuildContext } from '../../builder/build/context.ts';
 import { BuildLog } from '../../builder/exec.ts';
@@ -25,6 +24,7 @@ import {
   planApt,
   readHostSources,
 } from '../../builder/rootfs/apt.ts';
+import { replaceFile } from '../../common/index.ts';
 
 export const BENCH_DIR = '/var/tmp/hvnode-bench';
 
@@ -118,7 +118,7 @@ async function makeRootfs(name: string, say: (msg: string) => void): Promise<Ben
   }
   if (existsSync(root)) removeTree(root);
   renameSync(partial, root);
-  writeFileAtomic(stamp, want);
+  replaceFile(stamp, want);
   const builtSeconds = (performance.now() - t0) / 1000;
   say(`the ${name} rootfs took ${builtSeconds.toFixed(0)} s`);
   return { root, builtSeconds };

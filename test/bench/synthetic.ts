@@ -9,7 +9,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { removeTree, writeFileAtomic } from '../../builder/build/build.ts';
+import { removeTree } from '../../builder/build/build.ts';
+import { replaceFile } from '../../common/index.ts';
 import { mulberry32 } from '../helpers/prng.ts';
 import { BENCH_DIR, type BenchTree } from './rootfs.ts';
 
@@ -297,7 +298,7 @@ export function syntheticTree(say: (msg: string) => void): BenchTree {
   const t0 = performance.now();
   generate(partial);
   renameSync(partial, root);
-  writeFileAtomic(stamp, want);
+  replaceFile(stamp, want);
   const builtSeconds = (performance.now() - t0) / 1000;
   say(`the synthetic tree took ${builtSeconds.toFixed(0)} s`);
   return { root, builtSeconds };
