@@ -10,6 +10,7 @@ import { buildSections } from './builds.ts';
 import { httpSections } from './http.ts';
 import { formatJson, markdownTable, newResults, type Row, statusRow, writeResults } from './results.ts';
 import type { Section } from './section.ts';
+import { stormSections } from './storm.ts';
 import { tftpSections } from './tftp.ts';
 import { treeSections } from './trees.ts';
 
@@ -19,6 +20,7 @@ const SECTIONS: Section[] = [
   ...bootSections,
   ...httpSections,
   ...tftpSections,
+  ...stormSections,
 ];
 
 /** Names that stand for several sections. */

@@ -1,6 +1,8 @@
 // A raw-UDP TFTP read client for tests and the bench: lock-step or windowed (RFC 7440), with
 // seeded packet loss and duplicate ACKs injected, and a count of every packet the server sent.
 // It behaves as a PXE ROM does where that matters: it re-sends its last ACK after a silence.
+// For many clients at once (the boot-storm bench): each may bind its own source address, and
+// hand the payloads to a sink instead of keeping them (hundreds of initrds do not fit in memory).
 
 import dgram from 'node:dgram';
 import { encodeAck, encodeRequest, Op, parseReply, type Reply } from '../../config-server/tftp/packet.ts';
@@ -27,6 +29,10 @@ export interface GetOptions {
   deadlineMs?: number;
   /** Stop once the server has sent this many packets (a runaway server). */
   maxPackets?: number;
+  /** Bind the client's socket to this address (e.g. 127.0.0.N: a distinct source per client). */
+  localAddress?: string;
+  /** Each payload, in order, goes here instead of into `data` (which is then empty). */
+  sink?: (payload: Buffer) => void;
 }
 
 export interface GetResult {
@@ -42,6 +48,10 @@ export interface GetResult {
   /** Distinct blocks the file needed. */
   blocks: number;
   ackSent: number;
+  /** Payload bytes received in order (data.length unless a sink took them). */
+  bytes: number;
+  /** Packets (the RRQ or an ACK) this client sent again: after a silence, or on a repeated DATA. */
+  resent: number;
   ms: number;
 }
 
@@ -63,18 +73,26 @@ export function tftpGet(o: GetOptions): Promise<GetResult> {
   let resends = 0;
   let lastSent = encodeRequest(o.file, asked);
   let gapAcked = false;
+  let done = false;
+  let inFlight = 0;
   const r: Omit<GetResult, 'data' | 'complete' | 'outcome' | 'ms'> = {
     packetsReceived: 0,
     dataPacketsReceived: 0,
     blocks: 0,
     ackSent: 0,
+    bytes: 0,
+    resent: 0,
   };
 
   return new Promise<GetResult>((resolve) => {
     const send = (pkt: Buffer, port = tid ?? o.port) => {
       lastSent = pkt;
       if (pkt.readUInt16BE(0) === Op.ACK) r.ackSent++;
-      if (!drop()) socket.send(pkt, port, o.host);
+      if (drop()) return;
+      inFlight++;
+      socket.send(pkt, port, o.host, () => {
+        if (--inFlight === 0 && done) socket.close();
+      });
     };
     const ack = (block: number) => {
       send(encodeAck(block & 0xffff));
@@ -82,9 +100,12 @@ export function tftpGet(o: GetOptions): Promise<GetResult> {
       if (dup && block > 0) send(encodeAck(block & 0xffff));
     };
     const finish = (outcome: GetResult['outcome']) => {
+      if (done) return;
+      done = true;
       clearInterval(watch);
       clearTimeout(deadline);
-      socket.close();
+      // the last ACK must leave before the socket closes (a send is queued, not done, on return)
+      if (inFlight === 0) socket.close();
       const data = Buffer.concat(chunks);
       resolve({
         ...r,
@@ -102,6 +123,7 @@ export function tftpGet(o: GetOptions): Promise<GetResult> {
         if (performance.now() - progressAt < resendMs) return;
         if (++resends > (o.maxResends ?? 10)) return finish('stalled');
         progressAt = performance.now();
+        r.resent++;
         send(lastSent);
       },
       Math.max(10, resendMs / 5),
@@ -109,7 +131,7 @@ export function tftpGet(o: GetOptions): Promise<GetResult> {
     const deadline = setTimeout(() => finish('deadline'), o.deadlineMs ?? 10_000);
 
     socket.on('message', (msg, rinfo) => {
-      if (tid !== undefined && rinfo.port !== tid) return;
+      if (done || (tid !== undefined && rinfo.port !== tid)) return;
       r.packetsReceived++;
       if (o.maxPackets && r.packetsReceived > o.maxPackets) return finish('packet limit');
       const p: Reply = parseReply(msg);
@@ -130,6 +152,7 @@ export function tftpGet(o: GetOptions): Promise<GetResult> {
       if (p.op !== Op.DATA) return;
       if (p.block === ((expected - 1) & 0xffff) && expected > 1) {
         // the server timed out waiting for our last ACK (lost): say it again, as ROMs do
+        r.resent++;
         return send(lastSent);
       }
       if (p.block !== (expected & 0xffff)) {
@@ -143,7 +166,9 @@ export function tftpGet(o: GetOptions): Promise<GetResult> {
         }
         return;
       }
-      chunks.push(Buffer.from(p.payload));
+      if (o.sink) o.sink(p.payload);
+      else chunks.push(Buffer.from(p.payload));
+      r.bytes += p.payload.length;
       expected++;
       inWindow++;
       gapAcked = false;
@@ -158,7 +183,7 @@ export function tftpGet(o: GetOptions): Promise<GetResult> {
         ack(expected - 1);
       }
     });
-    socket.bind(0, () => send(lastSent, o.port));
+    socket.bind(0, o.localAddress, () => send(lastSent, o.port));
   });
 }
 
