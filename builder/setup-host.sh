@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
   mmdebstrap            # the apt backend
+  dpkg-dev              # dpkg-architecture: mmdebstrap's eatmydata hook
   squashfs-tools        # mksquashfs
   xorriso               # the ISO
   isolinux              # BIOS boot from the ISO

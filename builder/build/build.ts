@@ -310,7 +310,11 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
     await log.close();
     rmSync(partial, { force: true });
     if (!opts.keepWorkdir) removeTree(workdir);
-    else opts.say(`work tree kept: ${workdir}`);
+    else {
+      // kept on purpose: without its pid file, the next build's sweep leaves it alone
+      rmSync(join(workdir, 'pid'), { force: true });
+      opts.say(`work tree kept: ${workdir}`);
+    }
   }
 }
 

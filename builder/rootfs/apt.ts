@@ -207,6 +207,9 @@ export async function buildRootfs(ctx: BuildContext, plan: AptPlan, rootfs: stri
       // merged /usr from the start (directory symlinks, as debootstrap makes them), so apt has
       // no reason to pull in usrmerge and the perl it needs
       '--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr',
+      // dpkg without fsync (eatmydata inside the chroot, removed again before the tree is
+      // final): the tree is thrown away if the build fails, so durability buys nothing here
+      '--hook-dir=/usr/share/mmdebstrap/hooks/eatmydata',
       `--architectures=${ctx.profile.arch}`,
       '--aptopt=APT::Install-Recommends "false"',
       `--include=${plan.include.join(',')}`,

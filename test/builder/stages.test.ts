@@ -185,3 +185,35 @@ test('the flat kickstart beside the ISO (it may hold rootpw / user --password) i
     'no temporary file left',
   );
 });
+
+test('a work tree kept with keepWorkdir survives the next build; one left by a dead build is swept', async (t) => {
+  const out = tmp(t);
+  const tmpDir = join(out, 'tmp');
+  // a build that died: its pid file names a process that is gone
+  const dead = join(tmpDir, 'hvnode-build-dead');
+  mkdirSync(dead, { recursive: true });
+  writeFileSync(join(dead, 'pid'), '2147483646');
+  const stoppedBuild = async () => {
+    const ac = new AbortController();
+    await buildImage({
+      profile: 'test',
+      out,
+      tmpDir,
+      cacheDir: join(out, 'cache'),
+      keepWorkdir: true,
+      signal: ac.signal,
+      say: (m) => {
+        if (m.startsWith('[render] done')) ac.abort();
+      },
+    }).catch(() => undefined);
+  };
+  await stoppedBuild();
+  const kept = readdirSync(tmpDir).filter((d) => d.startsWith('hvnode-build-'));
+  t.deepEqual(kept.length, 1, `the dead build's tree is gone, this build's is kept: ${kept.join(' ')}`);
+  t.false(kept.includes('hvnode-build-dead'));
+  t.false(existsSync(join(tmpDir, kept[0] ?? '', 'pid')), 'a kept tree is not a build in progress');
+  await stoppedBuild();
+  const after = readdirSync(tmpDir).filter((d) => d.startsWith('hvnode-build-'));
+  t.is(after.length, 2, 'the next build left the kept tree alone');
+  t.true(after.includes(kept[0] ?? ''));
+});
