@@ -8,6 +8,7 @@ import { REPO_DIR } from '../../builder/build/build.ts';
 import { bootSections } from './boot.ts';
 import { buildSections } from './builds.ts';
 import { httpSections } from './http.ts';
+import { pxeSections } from './pxe.ts';
 import { formatJson, markdownTable, newResults, type Row, statusRow, writeResults } from './results.ts';
 import type { Section } from './section.ts';
 import { stormSections } from './storm.ts';
@@ -21,6 +22,7 @@ const SECTIONS: Section[] = [
   ...httpSections,
   ...tftpSections,
   ...stormSections,
+  ...pxeSections,
 ];
 
 /** Names that stand for several sections. */

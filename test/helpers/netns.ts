@@ -123,12 +123,15 @@ export interface DnsmasqOptions {
   range: [string, string];
   /** Folder for the lease file. */
   dir: string;
+  /** iPXE clients (DHCP user class "iPXE") get this boot file instead, e.g. an http:// script URL. */
+  ipxeBootFile?: string;
 }
 
 /**
  * dnsmasq for DHCP only (no DNS: --port=0) on the bridge, the boot file pxelinux.0 from the TFTP
  * server at the bridge's address (the next-server field); the router option is the bridge's
- * address (dnsmasq's default), so the machines get a default route.
+ * address (dnsmasq's default), so the machines get a default route. With ipxeBootFile, iPXE
+ * (QEMU's PXE ROM is iPXE) gets that file instead: a tagged dhcp-boot wins over the untagged one.
  */
 export function startDnsmasq(net: PrivateNet, o: DnsmasqOptions): NetnsProcess {
   mkdirSync(o.dir, { recursive: true });
@@ -142,6 +145,7 @@ export function startDnsmasq(net: PrivateNet, o: DnsmasqOptions): NetnsProcess {
     '--bind-interfaces',
     `--dhcp-range=${o.range[0]},${o.range[1]},255.255.255.0,1h`,
     `--dhcp-boot=pxelinux.0,,${net.serverIp}`,
+    ...(o.ipxeBootFile ? ['--dhcp-userclass=set:ipxe,iPXE', `--dhcp-boot=tag:ipxe,${o.ipxeBootFile}`] : []),
     `--dhcp-leasefile=${join(o.dir, 'leases')}`,
     `--pid-file=${join(o.dir, 'dnsmasq.pid')}`,
     '--log-dhcp',
