@@ -3,11 +3,47 @@
 // screens (the admin's login shell once installed). `--dry-run`: the real screens and system
 // facts, but Install and Apply print the NodeConfig and the actions instead of changing anything.
 
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { ExitCode, HvError, runCli, runCommand, runtimeVersion } from '../common/index.ts';
 import { systemFacts } from '../node-runtime/index.ts';
 import { consoleDecision } from './console.ts';
 import { runInstaller, runSetup } from './ui/run.ts';
+
+/**
+ * A serial line has no size (the kernel reports 0x0), and blessed would then draw into one
+ * cell: assume 80x24, for this program and, through the terminal's own setting (stty), for the
+ * programs that come after it on the line (agetty, the login shell).
+ */
+function assumeSizeOfSerialLine(): void {
+  if (process.stdout.columns && process.stdout.rows) return;
+  process.stdout.columns = process.stdout.columns || 80;
+  process.stdout.rows = process.stdout.rows || 24;
+  try {
+    execFileSync('stty', ['cols', String(process.stdout.columns), 'rows', String(process.stdout.rows)], {
+      stdio: ['inherit', 'ignore', 'ignore'],
+    });
+  } catch {
+    // no stty: this program still draws at 80x24
+  }
+}
+
+/**
+ * As the admin's login shell this program runs as admin, but Apply, Lock, Restart and Power off
+ * change the system: the image's sudoers rule (kickstarts/partials/common-post.ks.hbs) lets
+ * admin run exactly this program as root without a password, as oVirt Node's admin could.
+ * Returns the exit code of the run as root, or undefined to go on as this user: already root,
+ * no sudo or no rule for this program, or a test's HVNODE_* settings.
+ */
+function runAsRoot(args: string[]): number | undefined {
+  const self = process.argv[1];
+  if (process.getuid?.() === 0 || !self || !existsSync('/usr/bin/sudo')) return undefined;
+  if (Object.keys(process.env).some((k) => k.startsWith('HVNODE_'))) return undefined;
+  // -l: is this program allowed without a password? (asks nothing, prints nothing)
+  if (spawnSync('sudo', ['-n', '-l', self], { stdio: 'ignore' }).status !== 0) return undefined;
+  const r = spawnSync('sudo', ['-n', '--', self, ...args], { stdio: 'inherit' });
+  return r.status ?? ExitCode.failure;
+}
 
 await runCli('hvnode-setup', (argv) =>
   runCommand(
@@ -29,7 +65,7 @@ autoinstall does, and puts them in place; Reset goes back to the saved values.
   -n, --dry-run   Install and Apply print the NodeConfig and what they would do; nothing is changed
 
 Keys: Tab/arrows move, Enter selects, Space toggles or marks, PgUp/PgDn scroll, Esc goes back,
-Ctrl-C quits.
+Ctrl-L draws the screen again, Ctrl-C quits.
 Needs a terminal of at least 80x24 (xterm, the Linux console, a serial console: TERM=vt100).
 
 Environment (for tests only): HVNODE_ROOT, HVNODE_CONFIG_ROOT, HVNODE_MOUNTINFO, HVNODE_CMDLINE,
@@ -47,13 +83,16 @@ of /run, for the install lock). With any HVNODE_* set, Reboot only says it would
           const cmdline = readFileSync(process.env.HVNODE_CMDLINE || '/proc/cmdline', 'utf8');
           if (!consoleDecision(cmdline).installer) return ExitCode.ok;
         }
+        const asRoot = runAsRoot(argv);
+        if (asRoot !== undefined) return asRoot;
         if (!process.stdin.isTTY || !process.stdout.isTTY)
           throw new HvError('hvnode-setup needs a terminal', {
             exitCode: ExitCode.precondition,
             hint: 'run it on the console, in an ssh session with a terminal (ssh -t), or in tmux',
           });
-        const cols = process.stdout.columns || 80;
-        const rows = process.stdout.rows || 24;
+        assumeSizeOfSerialLine();
+        const cols = process.stdout.columns;
+        const rows = process.stdout.rows;
         if (cols < 80 || rows < 24)
           throw new HvError(`the terminal is ${cols}x${rows}; hvnode-setup needs at least 80x24`, {
             exitCode: ExitCode.precondition,

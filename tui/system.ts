@@ -171,6 +171,22 @@ export async function runInstall(
 }
 
 /**
+ * The kernel's informational messages (a disk's partitions read again, a filesystem mounted)
+ * go to the consoles and would land in the middle of the installer's screen on a serial line:
+ * from here on only warnings and worse reach them, as with the kernel argument "quiet" (dmesg
+ * and the journal keep everything). Only on the machine itself: not in a dry run or a test.
+ */
+export function quietKernelConsole(env: NodeJS.ProcessEnv, dryRun: boolean): void {
+  const faked = Object.keys(env).some((k) => k.startsWith('HVNODE_'));
+  if (dryRun || faked || !isRoot()) return;
+  try {
+    writeFileSync('/proc/sys/kernel/printk', '4\n');
+  } catch {
+    // not Linux, or no /proc: the screen is redrawn with Ctrl-L
+  }
+}
+
+/**
  * One install at a time: the installer runs on tty1 and on the serial console at once, and the
  * first Install wins. A lock left by a process that is gone is taken over. Returns the release.
  */

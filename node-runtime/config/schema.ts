@@ -340,7 +340,7 @@ export const nodeConfigSchema = {
       },
     },
     security: section({
-      /** crypt(3) hash of the admin user's temporary password (a change is forced at login). */
+      /** crypt(3) hash of the admin user's password (see install/settings.ts editShadow). */
       adminPasswordHash: str('cryptHash', 1024),
       rootPasswordHash: str('cryptHash', 1024),
       sshPasswordAuth: flag,

@@ -108,11 +108,20 @@ export function checkImageSettings(config: NodeConfig, image: ImageFiles): Repor
 }
 
 /**
- * /etc/shadow with each user's hash replaced and its last change set to 0, which makes the
- * user change the password at the first login (oVirt's adminpw= and rootpw= were temporary
- * passwords). Every other line and field is kept as it is.
+ * /etc/shadow with each user's hash replaced and its last change set to `today` (days since
+ * 1970). Every other line and field is kept as it is. Unlike oVirt's adminpw= and rootpw=, the
+ * password is not a temporary one (last change 0, a change forced at the first login): here
+ * /etc/shadow is persisted as a bind mount from /config, and passwd's PAM module writes a new
+ * file and renames it over /etc/shadow, which a mount point refuses (EBUSY): the forced change
+ * would fail and lock the account out. The setup TUI's Security screen changes passwords
+ * through the /config store instead.
  */
-export function editShadow(shadow: string, passwd: string, hashes: ReadonlyMap<string, string>): string {
+export function editShadow(
+  shadow: string,
+  passwd: string,
+  hashes: ReadonlyMap<string, string>,
+  today = Math.floor(Date.now() / 86_400_000),
+): string {
   for (const user of hashes.keys()) {
     const missing = missingAccount({ shadow, passwd }, user);
     if (missing) throw fail(missing.message, missing.hint);
@@ -124,7 +133,7 @@ export function editShadow(shadow: string, passwd: string, hashes: ReadonlyMap<s
       const hash = hashes.get(fields[0] ?? '');
       if (hash === undefined || fields.length < 3) return line;
       fields[1] = hash;
-      fields[2] = '0';
+      fields[2] = String(today);
       return fields.join(':');
     })
     .join('\n');

@@ -1,7 +1,7 @@
 // Boots an image in QEMU (TCG: this machine has no usable KVM) with the serial port written to
 // a file, and waits with a deadline for the node's ready line.
 
-import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { execa } from 'execa';
 
 export interface BootOptions {
@@ -22,6 +22,11 @@ export interface BootOptions {
   marks?: Record<string, RegExp>;
   /** A guest reboot restarts the machine (default: QEMU exits, -no-reboot). */
   allowReboot?: boolean;
+  /**
+   * The serial port on QEMU's standard input and output (a terminal, e.g. a tmux pane, is then
+   * the serial console; Ctrl-C goes to the guest), its output still written to serialLog.
+   */
+  serialOnStdio?: boolean;
 }
 
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
@@ -80,8 +85,9 @@ export function qemuArgs(opts: BootOptions): string[] {
     'std',
     '-monitor',
     'none',
-    '-serial',
-    `file:${opts.serialLog}`,
+    ...(opts.serialOnStdio
+      ? ['-chardev', `stdio,id=serial0,signal=off,logfile=${opts.serialLog}`, '-serial', 'chardev:serial0']
+      : ['-serial', `file:${opts.serialLog}`]),
     ...(opts.allowReboot ? [] : ['-no-reboot']),
     ...(opts.uefi ? ovmfArgs(`${opts.serialLog}.ovmf-vars.fd`) : []),
     ...opts.media,
@@ -90,6 +96,9 @@ export function qemuArgs(opts: BootOptions): string[] {
 }
 
 function startQemu(opts: BootOptions) {
+  // a serial log of an earlier run must not be read as this one's (QEMU truncates it only once
+  // it has started)
+  rmSync(opts.serialLog, { force: true });
   return execa('qemu-system-x86_64', qemuArgs(opts), { reject: false, stdin: 'ignore', all: true });
 }
 

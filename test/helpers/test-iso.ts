@@ -18,7 +18,7 @@ import { execa } from 'execa';
 import { isAlive } from '../../common/index.ts';
 import { cli, REPO } from './env.ts';
 
-const INPUT_DIRS = ['builder', 'common', 'kickstarts', 'blacklist', 'node-runtime', 'manifests'];
+const INPUT_DIRS = ['builder', 'common', 'kickstarts', 'blacklist', 'node-runtime', 'manifests', 'tui'];
 /**
  * Sources that neither reach the ISO nor run while it is built: the writers of the other outputs
  * and the dnf backend. The CLI is not among them: the build runs through it.

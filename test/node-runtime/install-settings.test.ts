@@ -102,7 +102,12 @@ test('an oVirt command line becomes the files of its settings, sorted by path', 
   t.deepEqual(body(content(files, '/etc/systemd/timesyncd.conf')), ['[Time]', 'NTP=pool.example.org']);
   t.deepEqual(body(content(files, '/etc/ssh/sshd_config.d/hvnode.conf')), ['PasswordAuthentication yes']);
   t.deepEqual(body(content(files, '/etc/rsyslog.d/50-hvnode-remote.conf')), ['*.* @@logs.example.com:514']);
-  t.true(content(files, '/etc/shadow').includes(`\nadmin:${HASH}:0:0:99999:7:::\n`));
+  // the password is set as given, not expired (last change today, not 0: a forced change
+  // cannot rename over the bind-mounted /etc/shadow)
+  const lastChange = new RegExp(`\\nadmin:${HASH.replace(/\$/g, '\\$')}:(\\d+):0:99999:7:::\\n`).exec(
+    content(files, '/etc/shadow'),
+  )?.[1];
+  t.true(Math.abs(Number(lastChange) - Date.now() / 86_400_000) < 2, `last change ${lastChange}`);
   const modes = byPath(files);
   t.is(modes['/etc/shadow']?.mode, 0o640);
   t.is(modes['/etc/shadow']?.gid, 42);
@@ -118,7 +123,7 @@ test('nothing set, nothing written; boot and storage settings are not files', (t
   t.deepEqual(settingsFiles(config, IMAGE), []);
 });
 
-test('shadow: admin and root hashes replaced, last change 0, every other line byte-identical', (t) => {
+test('shadow: admin and root hashes replaced, last change today, every other line byte-identical', (t) => {
   const shadow = `root:*:19700:0:99999:7:::\nweird line without colons\r\nadmin:!:19701:0:99999:7:::\nzed:$1$x$y:1:2:3:4:5:6:\n`;
   const passwd = `${PASSWD}zed:x:1001:1001::/home/zed:/bin/sh\n`;
   const files = settingsFiles(
@@ -129,9 +134,12 @@ test('shadow: admin and root hashes replaced, last change 0, every other line by
     files.map((f) => f.path),
     ['/etc/shadow'],
   );
+  const got = content(files, '/etc/shadow');
+  const day = /^root:[^:]*:(\d+):/.exec(got)?.[1] ?? '';
+  t.true(Math.abs(Number(day) - Date.now() / 86_400_000) < 2, `last change ${day}`);
   t.is(
-    content(files, '/etc/shadow'),
-    `root:${ROOT_HASH}:0:0:99999:7:::\nweird line without colons\r\nadmin:${HASH}:0:0:99999:7:::\nzed:$1$x$y:1:2:3:4:5:6:\n`,
+    got,
+    `root:${ROOT_HASH}:${day}:0:99999:7:::\nweird line without colons\r\nadmin:${HASH}:${day}:0:99999:7:::\nzed:$1$x$y:1:2:3:4:5:6:\n`,
   );
   // no group file: nobody but root reads it
   t.is(files[0]?.mode, 0o600);

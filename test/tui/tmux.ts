@@ -1,5 +1,6 @@
 // Drives the real hvnode-setup in a detached 80x24 tmux session: keys in (send-keys), screen out
 // (capture-pane), with deadlines instead of sleeps. tmux shows line drawing as letters (lqqk).
+// The program may also be QEMU with the guest's serial console on the pane (run).
 
 import type { ExecutionContext } from 'ava';
 import { execa } from 'execa';
@@ -28,6 +29,11 @@ export class Tmux {
     this.t.teardown(() =>
       execa('tmux', ['kill-session', '-t', this.name], { reject: false }).then(() => undefined),
     );
+  }
+
+  /** Starts a program given as its arguments (each quoted for the shell), e.g. QEMU. */
+  async run(argv: string[], env: Record<string, string> = {}): Promise<void> {
+    await this.start(argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' '), env);
   }
 
   /** The pane as text, lines the terminal wrapped joined again; `all`: with the scrollback. */

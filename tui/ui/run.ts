@@ -13,6 +13,7 @@ import {
   installFacts,
   installPlan,
   loadSaved,
+  quietKernelConsole,
   runInstall,
 } from '../system.ts';
 import { createUi, type Keys, pageKey, renderPage, type Ui } from './app.ts';
@@ -55,6 +56,12 @@ function onKeys(
   let chain: Promise<void> = Promise.resolve();
   ui.screen.on('keypress', (ch: string | undefined, key: Keys) => {
     if (key.full === 'C-c') return done();
+    // the whole screen again, e.g. after a message that was not ours landed on a serial line
+    if (key.full === 'C-l') {
+      ui.screen.realloc();
+      ui.screen.render();
+      return;
+    }
     if (key.name === 'return') return;
     // a long page (the plan, the progress log) scrolls
     if (key.name === 'pageup' || key.name === 'pagedown') {
@@ -75,6 +82,7 @@ function onKeys(
 
 /** The installer; resolves with the exit code when the user leaves it. */
 export async function runInstaller(o: RunOptions): Promise<number> {
+  quietKernelConsole(o.env, o.dryRun);
   const facts = await installFacts(o.facts, o.env);
   const inst = new Installer(facts);
   const ui = createUi(false);
