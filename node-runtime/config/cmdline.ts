@@ -30,6 +30,7 @@ import {
   type Endpoint,
   type IpConfig,
   type Ipv6Config,
+  LOGROTATE_MAX_KB,
   type NodeConfig,
   type ValuePatternName,
   type VolumeName,
@@ -276,6 +277,7 @@ interface Draft {
   bootloaderArgs: string[];
   kernel: KernelArgs;
   hostname?: string;
+  keyboard?: string;
   bootif?: BootInterface;
   ip?: IpConfig;
   netmask?: From<string>;
@@ -305,6 +307,7 @@ interface Draft {
   sshPasswordAuth?: boolean;
   syslog?: Endpoint;
   netconsole?: Endpoint;
+  logrotateMaxSize?: number;
   collectd?: Endpoint;
   kdump?: { nfs: string } | { ssh: string };
   iscsiName?: string;
@@ -663,6 +666,15 @@ export const ARGUMENTS: Record<ClaimedArg, Handler> = {
     a.matching('a host name (RFC 1123, e.g. node1.example.com)', 'hostname', 253, (v) => {
       d.hostname = v;
     }),
+  keyboard: (a, d) =>
+    a.matching(
+      'a keyboard layout as XKB names it, optionally -VARIANT (e.g. us, de, de-nodeadkeys)',
+      'keyboard',
+      41,
+      (v) => {
+        d.keyboard = v;
+      },
+    ),
   ip,
   netmask: (a, d) =>
     a.matching('a dotted IPv4 netmask, e.g. 255.255.255.0', 'netmask', 15, (value) => {
@@ -709,6 +721,14 @@ export const ARGUMENTS: Record<ClaimedArg, Handler> = {
           hint: 'give netconsole=ADDRESS[:PORT] ([IPv6]:PORT)',
         });
     }),
+  logrotate_max_size: (a, d) => {
+    const form = `a size in KB from 1 to ${LOGROTATE_MAX_KB} (1 GiB), e.g. 1024`;
+    const v = a.required(form);
+    if (v === undefined) return;
+    const kb = /^[1-9]\d{0,6}$/.test(v) ? Number(v) : 0;
+    if (kb >= 1 && kb <= LOGROTATE_MAX_KB) d.logrotateMaxSize = kb;
+    else a.expected(form);
+  },
   collectd: (a, d) =>
     a.endpoint((e) => {
       d.collectd = e;
@@ -954,6 +974,7 @@ function finish(d: Draft): NodeConfig {
 
   const config: NodeConfig = {
     hostname: d.hostname,
+    keyboard: d.keyboard,
     network: compact({
       bootif: d.bootif,
       ip: ipConfig,
@@ -983,7 +1004,11 @@ function finish(d: Draft): NodeConfig {
       rootPasswordHash: d.rootPasswordHash,
       sshPasswordAuth: d.sshPasswordAuth,
     }),
-    logging: compact({ syslog: d.syslog, netconsole: d.netconsole }),
+    logging: compact({
+      syslog: d.syslog,
+      netconsole: d.netconsole,
+      logrotateMaxSize: d.logrotateMaxSize,
+    }),
     kdump: d.kdump,
     monitoring: compact({ collectd: d.collectd }),
     iscsi: compact({
@@ -1036,6 +1061,7 @@ export function formatCmdline(config: NodeConfig): string {
     if (boot.runtimeMode) arg('runtime_mode', boot.runtimeMode);
   }
   if (config.hostname) arg('hostname', config.hostname);
+  if (config.keyboard) arg('keyboard', config.keyboard);
   if (net) {
     const b = net.bootif;
     if (b) arg('BOOTIF', 'mac' in b ? `01-${b.mac.replace(/:/g, '-')}` : 'nic' in b ? b.nic : 'link');
@@ -1089,6 +1115,8 @@ export function formatCmdline(config: NodeConfig): string {
   }
   if (config.logging?.syslog) arg('syslog', formatEndpoint(config.logging.syslog));
   if (config.logging?.netconsole) arg('netconsole', formatEndpoint(config.logging.netconsole));
+  if (config.logging?.logrotateMaxSize !== undefined)
+    arg('logrotate_max_size', config.logging.logrotateMaxSize);
   if (config.kdump) {
     if ('nfs' in config.kdump) arg('kdump_nfs', config.kdump.nfs);
     else arg('kdump_ssh', config.kdump.ssh);

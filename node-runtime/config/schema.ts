@@ -98,6 +98,13 @@ export const valuePatterns = {
   fingerprint: '^[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){19}(?:(?::[0-9A-Fa-f]{2}){12})?$',
   /** An Ed25519 public key in base64 (32 bytes), or its digest as `sha256:` + 64 hex digits. */
   bundleKey: '^(?:[A-Za-z0-9+/]{43}=|sha256:[0-9a-f]{64})$',
+  /**
+   * A keyboard layout as XKB names it (XKBLAYOUT of /etc/default/keyboard: 2-8 lowercase
+   * letters, e.g. us, gb, de, ch, jp), optionally `-VARIANT` (XKBVARIANT: letters, digits, `_`
+   * and inner `-`, e.g. de-nodeadkeys, us-alt-intl). The layout part has no `-`, so the first
+   * one separates the two.
+   */
+  keyboard: '^[a-z]{2,8}(?:-[A-Za-z0-9](?:[A-Za-z0-9_-]{0,30}[A-Za-z0-9])?)?$',
   /** http(s) URL without credentials; printable ASCII, no spaces or quotes. */
   url: `^https?://${HOST_IN_URL}(?::${PORT})?(?:[/?#][!#-~]*)?$`,
 } as const;
@@ -150,6 +157,7 @@ export const CLAIMED_ARGS = [
   'rootpw',
   'ssh_pwauth',
   'hostname',
+  'keyboard',
   'ip',
   'netmask',
   'gateway',
@@ -162,6 +170,7 @@ export const CLAIMED_ARGS = [
   'bond_setup',
   'syslog',
   'netconsole',
+  'logrotate_max_size',
   'collectd',
   'kdump_nfs',
   'kdump_ssh',
@@ -212,6 +221,8 @@ const section = <const P extends Record<string, object>, const R extends readonl
 const host = str('host', 253);
 const endpoint = section({ server: host, port }, ['server']);
 const maxMB = 2 ** 31 - 1;
+/** The largest logrotate size limit in KB (1 GiB). */
+export const LOGROTATE_MAX_KB = 1_048_576;
 const size = { type: 'integer', minimum: 0, maximum: maxMB } as const;
 const sizeOrRest = { type: 'integer', minimum: -1, maximum: maxMB } as const;
 
@@ -282,6 +293,8 @@ export const nodeConfigSchema = {
   properties: {
     /** RFC 1123 host name, may be fully qualified. */
     hostname: str('hostname', 253),
+    /** The console keyboard layout, `LAYOUT[-VARIANT]` in XKB's names (e.g. de-nodeadkeys). */
+    keyboard: str('keyboard', 41),
     network: section({
       bootif: bootInterface,
       ip: ipConfig,
@@ -349,6 +362,8 @@ export const nodeConfigSchema = {
     logging: section({
       syslog: endpoint,
       netconsole: section({ server: str('ipAddress', 45), port }, ['server']),
+      /** logrotate's `maxsize` in KB: a log bigger than this is rotated at logrotate's next run. */
+      logrotateMaxSize: { type: 'integer', minimum: 1, maximum: LOGROTATE_MAX_KB },
     }),
     kdump: {
       oneOf: [section({ nfs: str('nfsTarget', 1024) }, ['nfs']), section({ ssh: str('sshTarget') }, ['ssh'])],

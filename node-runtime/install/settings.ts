@@ -13,6 +13,22 @@
 // with a link" did, but a static address goes on every such NIC that has a carrier (name the
 // NIC for a static address on a machine with several cables).
 //
+// Keyboard: /etc/default/keyboard in console-setup's format (keyboard(5)), replacing the one the
+// image builder wrote from the kickstart's `keyboard` command. Nothing in the image applies it to
+// the Linux console at boot: console-setup, keyboard-configuration and kbd are not in the image
+// (the profile doesn't list them; apt installs no Recommends). The installer runs loadkeys when
+// the layout is chosen (tui/ui/run.ts), which needs kbd too. The file records the choice for the
+// next boot and for other tools: systemd-localed reads its X11 layout from it on Debian, and
+// console-setup would apply it if an image adds it.
+//
+// Logrotate size: logrotate is in the default image (libvirt-daemon-system depends on it; run
+// daily by logrotate.timer). It reads global options only from its configuration files, but
+// /etc/logrotate.conf includes /etc/logrotate.d, whose files it reads in name order, and a
+// global option holds for every file read after it: a global `maxsize` in
+// /etc/logrotate.d/00-hvnode-maxsize applies to the logs of the files after it (rsyslog,
+// libvirtd, apt, dpkg, …); a log's own maxsize or size still wins. Checked with logrotate
+// 3.21's debug output. An image without logrotate (the test profile) ignores the file.
+//
 // Not settings files (other stages use them): configServer, localBootTrigger, storage, boot,
 // bootloaderArgs, iscsi.target/install/initDisk.
 
@@ -332,6 +348,23 @@ function shellQuote(v: string): string {
   return `'${v.replace(/'/g, `'\\''`)}'`;
 }
 
+/** /etc/default/keyboard for `LAYOUT[-VARIANT]` (the schema's pattern: the layout has no `-`). */
+export function keyboardFile(keyboard: string): SettingFile {
+  const dash = keyboard.indexOf('-');
+  const layout = dash < 0 ? keyboard : keyboard.slice(0, dash);
+  const variant = dash < 0 ? '' : keyboard.slice(dash + 1);
+  return file('/etc/default/keyboard', [
+    `${HEADER} (keyboard=), in console-setup's format: see keyboard(5)`,
+    '',
+    'XKBMODEL="pc105"',
+    `XKBLAYOUT="${layout}"`,
+    `XKBVARIANT="${variant}"`,
+    'XKBOPTIONS=""',
+    '',
+    'BACKSPACE="guess"',
+  ]);
+}
+
 function netconsoleFiles(config: NodeConfig, e: Endpoint): SettingFile[] {
   // The kernel does no name lookup: netconsole= takes an address.
   if (!isIPv4(e.server) && !isIPv6(e.server)) {
@@ -364,6 +397,7 @@ export function settingsFiles(config: NodeConfig, image: ImageFiles): SettingFil
     files.push(file('/etc/hostname', [config.hostname]));
     files.push({ path: '/etc/hosts', content: hostsFile(config.hostname, image.hosts), mode: 0o644 });
   }
+  if (config.keyboard) files.push(keyboardFile(config.keyboard));
 
   const hashes = passwordHashes(config);
   if (hashes.size > 0) {
@@ -405,6 +439,15 @@ export function settingsFiles(config: NodeConfig, image: ImageFiles): SettingFil
     );
   }
   if (logging?.netconsole) files.push(...netconsoleFiles(config, logging.netconsole));
+  if (logging?.logrotateMaxSize !== undefined) {
+    files.push(
+      file('/etc/logrotate.d/00-hvnode-maxsize', [
+        `${HEADER} (logrotate_max_size=)`,
+        '# A global option: it holds for the files of /etc/logrotate.d read after this one.',
+        `maxsize ${logging.logrotateMaxSize}k`,
+      ]),
+    );
+  }
 
   if (monitoring?.collectd) {
     const { server, port = 25826 } = monitoring.collectd;

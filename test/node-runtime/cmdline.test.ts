@@ -8,6 +8,7 @@ import {
   formatCmdline,
   KERNEL_ARGUMENTS,
   type NodeConfig,
+  nodeConfigSchema,
   parseCmdline,
   splitCmdline,
   validateNodeConfig,
@@ -254,6 +255,17 @@ const goodCases: [string, NodeConfig][] = [
   ['syslog=10.0.0.1:514', { logging: { syslog: { server: '10.0.0.1', port: 514 } } }],
   ['syslog=2001:db8::1', { logging: { syslog: { server: '2001:db8::1' } } }],
   ['netconsole=[2001:db8::1]:6666', { logging: { netconsole: { server: '2001:db8::1', port: 6666 } } }],
+  ['logrotate_max_size=1024', { logging: { logrotateMaxSize: 1024 } }],
+  ['logrotate_max_size=1048576', { logging: { logrotateMaxSize: 1048576 } }],
+  [
+    'syslog=10.0.0.1 logrotate_max_size=1',
+    { logging: { syslog: { server: '10.0.0.1' }, logrotateMaxSize: 1 } },
+  ],
+  ['keyboard=de', { keyboard: 'de' }],
+  ['keyboard=de-nodeadkeys', { keyboard: 'de-nodeadkeys' }],
+  ['keyboard=us-alt-intl', { keyboard: 'us-alt-intl' }],
+  ['keyboard=ch-de_Sundeadkeys', { keyboard: 'ch-de_Sundeadkeys' }],
+  ['keyboard=latam', { keyboard: 'latam' }],
   [
     'collectd=collectd.example.com:25826',
     { monitoring: { collectd: { server: 'collectd.example.com', port: 25826 } } },
@@ -413,6 +425,26 @@ const badCases: [string, string, RegExp][] = [
   ['syslog=[nope]:1', 'syslog', /expected SERVER/],
   ['syslog=[::1', 'syslog', /expected SERVER/],
   ['netconsole=', 'netconsole', /expected SERVER/],
+  [
+    'logrotate_max_size=0',
+    'logrotate_max_size',
+    /^logrotate_max_size=0: expected a size in KB from 1 to 1048576/,
+  ],
+  ['logrotate_max_size=1048577', 'logrotate_max_size', /expected a size in KB/],
+  ['logrotate_max_size=1k', 'logrotate_max_size', /expected a size in KB/],
+  ['logrotate_max_size=01024', 'logrotate_max_size', /expected a size in KB/],
+  ['logrotate_max_size=-5', 'logrotate_max_size', /expected a size in KB/],
+  ['logrotate_max_size=', 'logrotate_max_size', /expected a size in KB/],
+  ['logrotate_max_size', 'logrotate_max_size', /expected a size in KB/],
+  ['keyboard=DE', 'keyboard', /^keyboard=DE: expected a keyboard layout as XKB names it/],
+  ['keyboard=d', 'keyboard', /expected a keyboard layout/],
+  ['keyboard=de_CH', 'keyboard', /expected a keyboard layout/],
+  ['keyboard=de-', 'keyboard', /expected a keyboard layout/],
+  ['keyboard=de--x', 'keyboard', /expected a keyboard layout/],
+  ['keyboard=de(nodeadkeys)', 'keyboard', /expected a keyboard layout/],
+  ['keyboard=us,de', 'keyboard', /expected a keyboard layout/],
+  ['keyboard="de latin1"', 'keyboard', /expected a keyboard layout/],
+  ['keyboard=', 'keyboard', /expected a keyboard layout/],
   // the kernel's netconsole does no name lookup: refused here, not by the install after the disks
   [
     'netconsole=logs.example.com:6666',
@@ -619,6 +651,11 @@ test('the schema refuses what the command line cannot say', (t) => {
     { network: { bootif: { nic: 'link' } } },
     { network: { bootif: { mac: '00:16:3E:12:34:57' } } },
     { security: { adminPasswordHash: 'secret' } },
+    { keyboard: 'de latin1' },
+    { keyboard: '' },
+    { logging: { logrotateMaxSize: 0 } },
+    { logging: { logrotateMaxSize: 1048577 } },
+    { logging: { logrotateMaxSize: 1.5 } },
   ];
   for (const c of invalid) t.true(validateNodeConfig(c).hasErrors, JSON.stringify(c));
   t.false(validateNodeConfig({ bootloaderArgs: ['console=ttyS0', '"a b"', 'iphone', 'x="ip=1"'] }).hasErrors);
@@ -627,6 +664,7 @@ test('the schema refuses what the command line cannot say', (t) => {
 test('formatCmdline writes the canonical oVirt arguments', (t) => {
   const config: NodeConfig = {
     hostname: 'node1.example.com',
+    keyboard: 'de-nodeadkeys',
     network: {
       bootif: { mac: '00:16:3e:12:34:57' },
       ip: { mode: 'static', address: '10.0.0.5', netmask: '255.255.255.0', gateway: '10.0.0.254' },
@@ -634,12 +672,13 @@ test('formatCmdline writes the canonical oVirt arguments', (t) => {
     },
     storage: { init: { hostVG: [{ first: true }] }, volumes: { swap: 2048, data: -1 } },
     boot: { action: 'upgrade', localBoot: true, stateless: false },
+    logging: { syslog: { server: 'logs.example.com' }, logrotateMaxSize: 2048 },
     engine: { server: '2001:db8::7', port: 443 },
     bootloaderArgs: ['console=ttyS0,115200n8', 'foo="a b"'],
   };
   t.is(
     formatCmdline(config),
-    'local_boot stateless=0 hostname=node1.example.com BOOTIF=01-00-16-3e-12-34-57 ip=10.0.0.5 netmask=255.255.255.0 gateway=10.0.0.254 dns=10.0.0.1,10.0.0.2 storage_init storage_vol=2048,Swap:-1,Data management_server=[2001:db8::7]:443 console=ttyS0,115200n8 foo="a b"',
+    'local_boot stateless=0 hostname=node1.example.com keyboard=de-nodeadkeys BOOTIF=01-00-16-3e-12-34-57 ip=10.0.0.5 netmask=255.255.255.0 gateway=10.0.0.254 dns=10.0.0.1,10.0.0.2 storage_init storage_vol=2048,Swap:-1,Data syslog=logs.example.com logrotate_max_size=2048 management_server=[2001:db8::7]:443 console=ttyS0,115200n8 foo="a b"',
   );
   t.deepEqual(parse(formatCmdline(config)).config, config);
   t.is(formatCmdline({}), '');
@@ -753,6 +792,20 @@ test('cli: a rule that spans arguments is reported at the argument it blames, wi
   );
   t.regex(r.stdout, /network\.bond\.name: bond0/);
   t.notRegex(r.stdout, /vlan|netconsole/);
+});
+
+test('cli: a bad keyboard= or logrotate_max_size= exits 65, naming the argument', async (t) => {
+  const r = await run(['--cmdline', 'keyboard=de_CH logrotate_max_size=2G keyboard=fr']);
+  t.is(r.exitCode, 65);
+  t.is(
+    r.stderr,
+    [
+      'hvnode-node cmdline: keyboard=de_CH: error: expected a keyboard layout as XKB names it, optionally -VARIANT (e.g. us, de, de-nodeadkeys)',
+      'hvnode-node cmdline: logrotate_max_size=2G: error: expected a size in KB from 1 to 1048576 (1 GiB), e.g. 1024',
+      '',
+    ].join('\n'),
+  );
+  t.regex(r.stdout, /keyboard: fr/);
 });
 
 test('cli: without --json a readable summary, unknown arguments listed', async (t) => {
@@ -961,6 +1014,11 @@ function randomConfig(r: Rng): NodeConfig {
   const kdump = r.bool(0.3) ? { nfs: `${randomHostname(r)}:/${r.string(ALNUM, r.int(0, 8))}` } : undefined;
   const config: Obj = {
     hostname: maybe(r, () => randomHostname(r)),
+    keyboard: maybe(r, () =>
+      r.bool()
+        ? r.pick(['us', 'gb', 'de', 'fr', 'ch', 'jp', 'latam'])
+        : `${r.string(LOWER, r.int(2, 8))}-${r.string(ALNUM, 1)}${r.bool() ? `${r.string(`${ALNUM}_-`, r.int(0, 30))}${r.string(ALNUM, 1)}` : ''}`,
+    ),
     network: section({
       bootif: maybe(r, () =>
         r.pick([
@@ -1055,6 +1113,7 @@ function randomConfig(r: Rng): NodeConfig {
       netconsole: maybe(r, () =>
         section({ server: r.bool() ? randomIpv4(r) : randomIpv6(r), port: maybe(r, () => randomPort(r)) }),
       ),
+      logrotateMaxSize: maybe(r, () => r.pick([1, 1024, r.int(1, 1048576), 1048576])),
     }),
     kdump:
       kdump ??
@@ -1132,11 +1191,12 @@ test('property: the round trip of a config with every section set', (t) => {
   // the random configs above leave each section out half the time; check one that has them all
   const r = rng(99);
   let full: NodeConfig = {};
-  for (let i = 0; i < 10000 && Object.keys(full).length < 14; i++) {
+  const sections = Object.keys(nodeConfigSchema.properties).length;
+  for (let i = 0; i < 10000 && Object.keys(full).length < sections; i++) {
     const c = randomConfig(r);
     if (Object.keys(c).length > Object.keys(full).length && !validateNodeConfig(c).hasErrors) full = c;
   }
-  t.true(Object.keys(full).length >= 12, JSON.stringify(Object.keys(full)));
+  t.true(Object.keys(full).length >= sections - 2, JSON.stringify(Object.keys(full)));
   t.deepEqual(parseCmdline(formatCmdline(full)).config, full);
 });
 

@@ -1,6 +1,7 @@
 // The settings stage of autoinstall: NodeConfig → the files in the config store (pure), and their
 // writing in persist's layout (in a temporary directory).
 
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -381,6 +382,55 @@ test('netconsole, collectd, kdump, iSCSI, engine', (t) => {
   // syslog to an IPv6 address, default port
   const v6 = settingsFiles(fromCmdline(t, 'syslog=2001:db8::7'), IMAGE);
   t.deepEqual(body(content(v6, '/etc/rsyslog.d/50-hvnode-remote.conf')), ['*.* @@[2001:db8::7]:514']);
+});
+
+test('keyboard: /etc/default/keyboard in console-setup format, as sh reads it', (t) => {
+  const dir = scratch(t);
+  const read = (cmdline: string) => {
+    const files = settingsFiles(fromCmdline(t, cmdline), IMAGE);
+    t.deepEqual(
+      files.map((f) => f.path),
+      ['/etc/default/keyboard'],
+    );
+    const f = files[0] as SettingFile;
+    t.is(f.mode, 0o644);
+    // console-setup and systemd-localed source it as shell variable assignments
+    writeFileSync(join(dir, 'keyboard'), f.content);
+    const r = execFileSync(
+      'sh',
+      [
+        '-c',
+        '. "$1"; echo "$XKBMODEL|$XKBLAYOUT|$XKBVARIANT|$XKBOPTIONS|$BACKSPACE"',
+        'sh',
+        join(dir, 'keyboard'),
+      ],
+      { encoding: 'utf8' },
+    );
+    return { body: body(f.content), vars: r.trim() };
+  };
+  t.deepEqual(read('keyboard=de-nodeadkeys'), {
+    body: [
+      'XKBMODEL="pc105"',
+      'XKBLAYOUT="de"',
+      'XKBVARIANT="nodeadkeys"',
+      'XKBOPTIONS=""',
+      'BACKSPACE="guess"',
+    ],
+    vars: 'pc105|de|nodeadkeys||guess',
+  });
+  // no variant: XKBVARIANT is empty, as in Debian's own file; a variant may hold "-"
+  t.is(read('keyboard=gb').vars, 'pc105|gb|||guess');
+  t.is(read('keyboard=us-alt-intl').vars, 'pc105|us|alt-intl||guess');
+});
+
+test('logrotate_max_size: a global maxsize in KB, in the first file of /etc/logrotate.d', (t) => {
+  const files = settingsFiles(fromCmdline(t, 'logrotate_max_size=2048 syslog=logs.example.com'), IMAGE);
+  t.deepEqual(
+    files.map((f) => f.path),
+    ['/etc/logrotate.d/00-hvnode-maxsize', '/etc/rsyslog.d/50-hvnode-remote.conf'],
+  );
+  t.deepEqual(body(content(files, '/etc/logrotate.d/00-hvnode-maxsize')), ['maxsize 2048k']);
+  t.is(byPath(files)['/etc/logrotate.d/00-hvnode-maxsize']?.mode, 0o644);
 });
 
 test('netconsole to a host name is refused: the kernel needs an address', (t) => {

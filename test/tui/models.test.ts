@@ -4,10 +4,17 @@
 import test from 'ava';
 import { HvError } from '../../common/index.ts';
 import type { DiskFact } from '../../node-runtime/index.ts';
-import { planLayout, settingsFiles, validateNodeConfig } from '../../node-runtime/index.ts';
+import {
+  formatCmdline,
+  parseCmdline,
+  planLayout,
+  settingsFiles,
+  validateNodeConfig,
+  valuePattern,
+} from '../../node-runtime/index.ts';
 import { sha512Crypt } from '../../tui/crypt.ts';
 import { field, set } from '../../tui/model/form.ts';
-import { disksInUse, Installer } from '../../tui/model/installer.ts';
+import { disksInUse, Installer, KEYBOARDS } from '../../tui/model/installer.ts';
 import { configOf, engineScreen, kdumpScreen, loggingScreen, networkScreen } from '../../tui/model/setup.ts';
 import { pageKey } from '../../tui/ui/app.ts';
 
@@ -129,6 +136,42 @@ test('Console password: mismatch and weak passwords inline; the NodeConfig valid
   t.is(config.security?.adminPasswordHash, sha512Crypt('Node-Pass-42', 'fixedsalt'));
 });
 
+test('Keyboard: a layout other than the image has goes into the NodeConfig and its settings', (t) => {
+  // every layout offered is one NodeConfig takes
+  for (const o of KEYBOARDS) t.true(valuePattern('keyboard').test(o.value), o.value);
+  const i = new Installer(facts());
+  t.is(field(i.keyboard, 'layout').value, 'us');
+  i.checkBootDevice();
+  // the image's layout (us, the builder's default) needs no file in /config
+  t.false('keyboard' in i.config());
+  set(i.keyboard, 'layout', 'de');
+  const config = i.config();
+  t.is(config.keyboard, 'de');
+  // through the command line the TUI runs autoinstall with, into /etc/default/keyboard
+  const back = parseCmdline(formatCmdline(config));
+  t.deepEqual(back.errors, []);
+  const file = settingsFiles(back.config, { shadow: '', passwd: '' }).find(
+    (f) => f.path === '/etc/default/keyboard',
+  );
+  t.regex(file?.content ?? '', /^XKBLAYOUT="de"$/m);
+  // an image with another layout: preselected, and us is then a choice to keep
+  const gb = new Installer({ ...facts(), keyboard: 'gb' });
+  t.is(field(gb.keyboard, 'layout').value, 'gb');
+  gb.checkBootDevice();
+  t.false('keyboard' in gb.config());
+  set(gb.keyboard, 'layout', 'us');
+  t.is(gb.config().keyboard, 'us');
+  // a layout of the image's that the list lacks is offered first
+  const variant = new Installer({ ...facts(), keyboard: 'de-nodeadkeys' });
+  const f = field(variant.keyboard, 'layout');
+  t.is(f.value, 'de-nodeadkeys');
+  t.is(f.options?.[0]?.value, 'de-nodeadkeys');
+  t.is(f.cursor, 0);
+  // an unusable image value is ignored: us
+  for (const keyboard of ['de latin1', ''])
+    t.is(field(new Installer({ ...facts(), keyboard }).keyboard, 'layout').value, 'us', keyboard);
+});
+
 test('Network: static fields appear with Static; bad values are marked; the config carries them', (t) => {
   const s = networkScreen([{ name: 'eth0', mac: '52:54:00:12:34:56', state: 'up', addresses: [] }]);
   s.load({});
@@ -174,10 +217,36 @@ test('Logging, Kernel Dump, Engine: inline errors, then the NodeConfig sections'
   t.is(field(l.page, 'netconsoleServer').error, 'required');
   set(l.page, 'syslogPort', '1514');
   set(l.page, 'netconsoleServer', '192.0.2.9');
+  // no logrotate size: none kept
   t.deepEqual(configOf(l, {})?.logging, {
     syslog: { server: 'logs.example.com', port: 1514 },
     netconsole: { server: '192.0.2.9', port: 6666 },
   });
+  for (const bad of ['0', '1048577', '1k', '-1']) {
+    set(l.page, 'logrotate', bad);
+    t.is(configOf(l, {}), undefined, bad);
+    t.is(field(l.page, 'logrotate').error, 'a size in KB, 1-1048576', bad);
+  }
+  set(l.page, 'logrotate', '2048');
+  const logging = configOf(l, { hostname: 'n1' });
+  t.deepEqual(logging, {
+    hostname: 'n1',
+    logging: {
+      syslog: { server: 'logs.example.com', port: 1514 },
+      netconsole: { server: '192.0.2.9', port: 6666 },
+      logrotateMaxSize: 2048,
+    },
+  });
+  const maxsize = settingsFiles(logging ?? {}, { shadow: '', passwd: '' }).find(
+    (f) => f.path === '/etc/logrotate.d/00-hvnode-maxsize',
+  );
+  t.regex(maxsize?.content ?? '', /^maxsize 2048k$/m);
+  // the saved value comes back; emptied, it is dropped (and with it the whole section here)
+  l.load({ logging: { logrotateMaxSize: 512 } });
+  t.is(field(l.page, 'logrotate').value, '512');
+  t.is(field(l.page, 'syslogServer').value, '');
+  set(l.page, 'logrotate', '');
+  t.deepEqual(configOf(l, { logging: { logrotateMaxSize: 512 } }), {});
   const k = kdumpScreen();
   k.load({ kdump: { nfs: 'nfs.example.com:/crash' } });
   t.is(field(k.page, 'type').value, 'nfs');

@@ -3,6 +3,10 @@
 // a NodeConfig that `hvnode-node autoinstall` runs (the same plan and stages); the refusals
 // autoinstall knows are checked with its own functions (checkDisksFree, planLayout) on the
 // screen where the choice was made.
+//
+// The keyboard layout goes into the NodeConfig (`keyboard`, written to /etc/default/keyboard)
+// only when it differs from the image's own layout (InstallFacts.keyboard, `us` when not
+// known: the image builder's default): what the image already has needs no file in /config.
 
 import {
   checkDisksFree,
@@ -49,10 +53,16 @@ export interface InstallFacts {
   contents?: Record<string, DiskContents>;
   /** Disks the running system uses (by path → what for: "mounted at /", "swap"). */
   inUse?: Record<string, string>;
+  /** The image's keyboard layout, `LAYOUT[-VARIANT]` (its /etc/default/keyboard); default `us`. */
+  keyboard?: string;
 }
 
 export type InstallAction = 'install' | 'upgrade' | 'reinstall';
 
+/** The layout an image has when its /etc/default/keyboard is not known (the builder's default). */
+export const IMAGE_KEYBOARD = 'us';
+
+/** XKB layout names (NodeConfig's `keyboard`, the schema's `keyboard` pattern). */
 export const KEYBOARDS: Option[] = [
   ['us', 'U.S. English'],
   ['gb', 'U.K. English'],
@@ -120,11 +130,19 @@ export class Installer {
   constructor(facts: InstallFacts) {
     this.facts = facts;
     this.welcome = this.makeWelcome();
+    const imageLayout = this.imageKeyboard;
+    const layouts = KEYBOARDS.some((o) => o.value === imageLayout)
+      ? KEYBOARDS
+      : [{ value: imageLayout, label: `${imageLayout} (the image's layout)` }, ...KEYBOARDS];
     this.keyboard = {
       id: 'keyboard',
       title: 'Keyboard Layout Selection',
       fields: [
-        { ...choice('layout', 'Layout', KEYBOARDS, 'us'), kind: 'list', cursor: 0 },
+        {
+          ...choice('layout', 'Layout', layouts, imageLayout),
+          kind: 'list',
+          cursor: layouts.findIndex((o) => o.value === imageLayout),
+        },
         button('next', 'Continue'),
       ],
     };
@@ -251,6 +269,12 @@ export class Installer {
         },
       ],
     };
+  }
+
+  /** The image's own layout: a valid facts.keyboard, else `us`. */
+  get imageKeyboard(): string {
+    const k = this.facts.keyboard;
+    return k && checkValue(k, 'keyboard') === undefined ? k : IMAGE_KEYBOARD;
   }
 
   get action(): InstallAction {
@@ -420,8 +444,10 @@ export class Installer {
     const { sizes } = this.volumes();
     const pw = field(this.password, 'password').value;
     const hostname = val(this.password, 'hostname');
+    const layout = val(this.keyboard, 'layout');
     const config: NodeConfig = {
       ...(hostname ? { hostname } : {}),
+      ...(layout && layout !== this.imageKeyboard ? { keyboard: layout } : {}),
       storage: {
         init: { hostVG: this.hostVGDisks().map((d) => ({ path: d.path })) },
         volumes: {

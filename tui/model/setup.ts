@@ -4,7 +4,7 @@
 // Apply writes through the same settings code as autoinstall. Reset goes back to `saved`.
 
 import type { NicFact, NodeConfig } from '../../node-runtime/index.ts';
-import { validateNodeConfig } from '../../node-runtime/index.ts';
+import { LOGROTATE_MAX_KB, validateNodeConfig } from '../../node-runtime/index.ts';
 import { sha512Crypt } from '../crypt.ts';
 import {
   applyChecks,
@@ -275,7 +275,7 @@ export function loggingScreen(): SetupScreen {
     id: 'logging',
     title: 'Logging',
     fields: [
-      text('logrotate', 'Logrotate max size', '1024', 'KB (not kept: NodeConfig has no such setting yet)'),
+      text('logrotate', 'Logrotate max size', '', "KB, e.g. 1024; empty: logrotate's own"),
       ...endpointFields('syslog', 'rsyslog', 'default 514'),
       ...endpointFields('netconsole', 'netconsole', 'default 6666'),
       ...actions(),
@@ -284,12 +284,14 @@ export function loggingScreen(): SetupScreen {
   return {
     page,
     paths: [
+      ['/logging/logrotateMaxSize', 'logrotate'],
       ['/logging/syslog/port', 'syslogPort'],
       ['/logging/syslog', 'syslogServer'],
       ['/logging/netconsole/port', 'netconsolePort'],
       ['/logging/netconsole', 'netconsoleServer'],
     ],
     load(saved) {
+      field(page, 'logrotate').value = str(saved.logging?.logrotateMaxSize);
       loadEndpoint(page, 'syslog', saved.logging?.syslog);
       loadEndpoint(page, 'netconsole', saved.logging?.netconsole);
     },
@@ -297,7 +299,10 @@ export function loggingScreen(): SetupScreen {
       clearErrors(page);
       const size = val(page, 'logrotate');
       return applyChecks(page, {
-        logrotate: /^\d+$/.test(size) && +size > 0 ? undefined : 'a size in KB',
+        logrotate:
+          size === '' || (/^\d+$/.test(size) && +size >= 1 && +size <= LOGROTATE_MAX_KB)
+            ? undefined
+            : `a size in KB, 1-${LOGROTATE_MAX_KB}`,
         ...checkEndpoint(page, 'syslog'),
         // the kernel does no name lookup: an address only
         ...checkEndpoint(page, 'netconsole', 'ipAddress'),
@@ -306,10 +311,15 @@ export function loggingScreen(): SetupScreen {
     merge(saved) {
       const syslog = endpointOf(page, 'syslog');
       const netconsole = endpointOf(page, 'netconsole');
+      const size = val(page, 'logrotate');
       return withKey(
         saved,
         'logging',
-        drop({ ...(syslog ? { syslog } : {}), ...(netconsole ? { netconsole } : {}) }),
+        drop({
+          ...(syslog ? { syslog } : {}),
+          ...(netconsole ? { netconsole } : {}),
+          ...(size ? { logrotateMaxSize: Number(size) } : {}),
+        }),
       );
     },
   };
