@@ -24,6 +24,9 @@ export {
   unpackOverlay,
 } from './bundle/index.ts';
 export * from './config/index.ts';
+// the engine's host-register client and the config upload (the setup screens Engine and
+// Config server run the same code as the stateless node and `hvnode-node upload`)
+export { dmiUuid, fetchEngineCaFingerprint, registerWithEngine } from './engine/register.ts';
 export {
   type DiskBusName,
   type DiskFact,
@@ -51,6 +54,7 @@ export { activeSlot, findInstalled } from './install/upgrade.ts';
 export { persistOptionsFromEnv, restorePersisted } from './persist.ts';
 export * from './ready.ts';
 export * from './release.ts';
+export { nodeMac, statelessPathsFromEnv, uploadConfig } from './stateless/index.ts';
 export {
   type ConfigStore,
   FILES_LIST,

@@ -5,26 +5,30 @@
 // CA fingerprint. --dry-run: every function that would change something returns what it would do.
 
 import { existsSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { isIP } from 'node:net';
+import { hostname as osHostname } from 'node:os';
 import { basename, join } from 'node:path';
-import { connect, type PeerCertificate } from 'node:tls';
 import { ExitCode, HvError, parseMountinfo } from '../common/index.ts';
 import {
   autoinstall,
   diskEnvFromEnv,
+  dmiUuid,
   findInstalled,
   formatCmdline,
   type NodeConfig,
+  nodeMac,
   persistOptionsFromEnv,
   readCmdline,
   readImageFiles,
   readRelease,
+  registerWithEngine,
   restorePersisted,
   runTool,
   type SettingFile,
   type SystemFacts,
   settingsFiles,
+  statelessPathsFromEnv,
   storeSettings,
+  uploadConfig,
 } from '../node-runtime/index.ts';
 import { disksInUse, type InstallFacts } from './model/installer.ts';
 
@@ -275,25 +279,82 @@ export async function applyConfig(
   return lines;
 }
 
-/** The engine's CA: the last certificate of the chain its TLS port presents (SHA-256). */
-export function fetchCaFingerprint(server: string, port: number, timeoutMs = 10_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    // SNI takes a name, never an address (Node warns on the terminal otherwise)
-    const sni = isIP(server) ? {} : { servername: server };
-    const socket = connect({ host: server, port, ...sni, rejectUnauthorized: false }, () => {
-      let cert = socket.getPeerCertificate(true) as PeerCertificate & { issuerCertificate?: PeerCertificate };
-      const seen = new Set<string>();
-      while (cert.issuerCertificate && !seen.has(cert.fingerprint256) && cert.issuerCertificate !== cert) {
-        seen.add(cert.fingerprint256);
-        cert = cert.issuerCertificate as typeof cert;
-      }
-      socket.end();
-      if (!cert.fingerprint256) reject(new Error(`${server}:${port} presented no certificate`));
-      else resolve(cert.fingerprint256);
-    });
-    socket.setTimeout(timeoutMs, () =>
-      socket.destroy(new Error(`${server}:${port}: no answer in ${timeoutMs / 1000} s`)),
+/**
+ * Engine's "Apply and register", after Apply stored the settings: the host-register protocol with
+ * the stored server, port and accepted CA fingerprint (none: trust on first use, recorded), the
+ * same client as the stateless node's; a node registered before is not registered again. Returns
+ * what happened as lines; a refusal or an unreachable engine is a line, not a crash.
+ */
+export async function registerEngine(
+  config: NodeConfig,
+  env: NodeJS.ProcessEnv,
+  dryRun: boolean,
+): Promise<string[]> {
+  const e = config.engine;
+  if (!e) return ['no engine server: nothing to register with'];
+  const paths = statelessPathsFromEnv(env);
+  const name = config.hostname ?? osHostname();
+  const target = {
+    server: e.server,
+    ...(e.port ? { port: e.port } : {}),
+    ...(e.fingerprint ? { fingerprint: e.fingerprint } : {}),
+  };
+  if (dryRun) return [`would register with ${e.server}:${e.port ?? 443} as ${name} (host-register protocol)`];
+  const uniqueId = dmiUuid(paths.dmiFile);
+  if (!uniqueId) return [`register: no DMI system UUID in ${paths.dmiFile}: the engine needs one`];
+  const lines: string[] = [];
+  try {
+    const r = await registerWithEngine(
+      target,
+      { name, uniqueId },
+      {
+        configRoot: paths.configRoot,
+        root: paths.root,
+        log: (l) => lines.push(l),
+      },
     );
-    socket.on('error', reject);
-  });
+    lines.push(
+      r.already
+        ? `registered with ${e.server} before (${r.record.registeredAt})`
+        : `registered with ${e.server} as ${name}: pending approval in the engine (CA SHA-256 ${r.record.caFingerprint}${r.trustedOnFirstUse ? ', trusted on first use' : ''})`,
+    );
+  } catch (err) {
+    lines.push(`register: ${(err as Error).message}`);
+  }
+  return lines;
+}
+
+/**
+ * Config server's "Upload current config": what /config holds, as `hvnode-node upload` sends it,
+ * for an admin to approve as this node's bundle (by the MAC of BOOTIF or of the NIC with the
+ * default route). The server's certificate must be trusted here. Returns lines, as above.
+ */
+export async function uploadCurrentConfig(
+  server: string,
+  env: NodeJS.ProcessEnv,
+  dryRun: boolean,
+): Promise<string[]> {
+  const paths = statelessPathsFromEnv(env);
+  const url = server.replace(/\/+$/, '');
+  try {
+    const mac = nodeMac(
+      readCmdline(readFileSync(env.HVNODE_CMDLINE || '/proc/cmdline', 'utf8')).config,
+      paths.discover,
+    );
+    if (dryRun) return [`would upload ${paths.configRoot} for ${mac} to ${url}`];
+    const r = await uploadConfig({
+      server: url,
+      mac,
+      configRoot: paths.configRoot,
+      root: paths.root,
+      insecure: false,
+      log: () => {},
+    });
+    return [
+      `uploaded ${r.id} (${r.entries} entries) for ${mac}: ${r.state}`,
+      `the admin approves it with: hvnode-config-server admin upload approve ${r.id} --mac ${mac}`,
+    ];
+  } catch (err) {
+    return [`upload: ${(err as Error).message}`];
+  }
 }

@@ -158,28 +158,16 @@ async function installSshKey(store: ConfigStore, root: string, key: string): Pro
   }
 }
 
-/**
- * Registers this node with the engine (or finds it registered before). Throws an EngineError on
- * a refusal, an unreachable engine or a CA that does not match.
- */
-export async function registerWithEngine(
-  target: EngineTarget,
-  node: EngineNode,
-  o: RegisterOptions,
-): Promise<RegisterResult> {
-  const get = o.fetch ?? fetchUrl;
-  const base = engineUrl(target);
-  // a stateless node without a Config volume keeps its record in RAM, for this boot
-  mkdirSync(o.configRoot, { recursive: true, mode: 0o755 });
-  const store = openStore(o.configRoot);
-  const port = target.port ?? 443;
-  const known = readRecord(store, target, node.uniqueId);
-  if (known) {
-    await installSshKey(store, o.root, known.sshKey);
-    return { already: true, record: known, trustedOnFirstUse: false };
-  }
+type EngineCall = (
+  command: string,
+  tls: HttpOptions['tls'],
+  params?: Record<string, string>,
+) => Promise<HttpResponse>;
 
-  const call = async (command: string, tls: HttpOptions['tls'], params: Record<string, string> = {}) => {
+/** One host-register command; an unreachable engine or an answer other than 200 is an EngineError. */
+function engineCaller(target: EngineTarget, get: NonNullable<RegisterOptions['fetch']>): EngineCall {
+  const base = engineUrl(target);
+  return async (command, tls, params = {}) => {
     const q = new URLSearchParams({ version: '1', command, ...params });
     let res: HttpResponse;
     try {
@@ -193,17 +181,59 @@ export async function registerWithEngine(
     }
     return res;
   };
+}
 
+/** get-version (the protocol's first step), then get-pki-trust: the engine's CA, not yet trusted. */
+async function engineCa(
+  call: EngineCall,
+  target: EngineTarget,
+): Promise<{ ca: ReturnType<typeof readCa>; localAddress?: string }> {
   const version = await call('get-version', 'insecure');
   if (!/^\s*[1-9]\d*\s*$/.test(version.text()))
     throw new EngineError(
       `engine ${target.server}: get-version answered "${version.text().slice(0, 40)}", not a version`,
     );
-
   const ca = readCa(
     (await call('get-pki-trust', 'insecure')).text(),
     `engine ${target.server}: get-pki-trust`,
   );
+  return { ca, ...(version.localAddress ? { localAddress: version.localAddress } : {}) };
+}
+
+/**
+ * The engine's CA fingerprint (SHA-256, `AB:CD:…`) as its host-register service gives the CA:
+ * what an admin compares with the engine's before accepting it (the setup screen Engine).
+ */
+export async function fetchEngineCaFingerprint(
+  target: EngineTarget,
+  fetch: RegisterOptions['fetch'] = fetchUrl,
+): Promise<string> {
+  return (await engineCa(engineCaller(target, fetch), target)).ca.sha256;
+}
+
+/**
+ * Registers this node with the engine (or finds it registered before). Throws an EngineError on
+ * a refusal, an unreachable engine or a CA that does not match.
+ */
+export async function registerWithEngine(
+  target: EngineTarget,
+  node: EngineNode,
+  o: RegisterOptions,
+): Promise<RegisterResult> {
+  const get = o.fetch ?? fetchUrl;
+  // a stateless node without a Config volume keeps its record in RAM, for this boot
+  mkdirSync(o.configRoot, { recursive: true, mode: 0o755 });
+  const store = openStore(o.configRoot);
+  const port = target.port ?? 443;
+  const known = readRecord(store, target, node.uniqueId);
+  if (known) {
+    await installSshKey(store, o.root, known.sshKey);
+    return { already: true, record: known, trustedOnFirstUse: false };
+  }
+
+  const call = engineCaller(target, get);
+
+  const { ca, localAddress } = await engineCa(call, target);
   let tofu = false;
   if (target.fingerprint) {
     const want = parseFingerprint(target.fingerprint);
@@ -243,7 +273,7 @@ export async function registerWithEngine(
     throw new EngineError(`engine ${target.server}: get-ssh-trust answered no OpenSSH public key`);
   await installSshKey(store, o.root, sshKey);
 
-  const address = node.address ?? version.localAddress ?? '';
+  const address = node.address ?? localAddress ?? '';
   const params = {
     name: node.name,
     ...(address ? { address } : {}),

@@ -3,18 +3,19 @@
 
 import { readlinkSync } from 'node:fs';
 import type { NodeConfig, SystemFacts } from '../../node-runtime/index.ts';
-import { runTool } from '../../node-runtime/index.ts';
+import { fetchEngineCaFingerprint, runTool } from '../../node-runtime/index.ts';
 import { errorLines, field, type Page } from '../model/form.ts';
 import { Installer } from '../model/installer.ts';
 import { configOf, type SetupScreen, setupScreens, statusScreen } from '../model/setup.ts';
 import {
   applyConfig,
-  fetchCaFingerprint,
   installFacts,
   installPlan,
   loadSaved,
   quietKernelConsole,
+  registerEngine,
   runInstall,
+  uploadCurrentConfig,
 } from '../system.ts';
 import { createUi, type Keys, pageKey, renderPage, type Ui } from './app.ts';
 
@@ -276,10 +277,12 @@ export async function runSetup(o: RunOptions): Promise<number> {
             page.output = await applyConfig(next, o.env, o.dryRun);
             if (o.dryRun) o.transcript.push(`${page.title}:`, ...page.output);
             else saved = next;
-            if (page.id === 'logging')
-              page.output.push('logrotate max size: not kept (NodeConfig has no such setting yet)');
-            if (page.id === 'engine')
-              page.output.push('register: not built yet (the engine settings are stored)');
+            if (page.id === 'engine') {
+              page.output.push('registering...');
+              redraw();
+              page.output.splice(-1, 1, ...(await registerEngine(next, o.env, o.dryRun)));
+              if (o.dryRun) o.transcript.push(...page.output.slice(-1));
+            }
           } catch (err) {
             page.output = ['Apply failed:', ...errorLines(err)];
           }
@@ -314,7 +317,10 @@ export async function runSetup(o: RunOptions): Promise<number> {
           page.output = [`connecting to ${server}...`];
           redraw();
           try {
-            const fp = await fetchCaFingerprint(server, Number(field(page, 'port').value || 443));
+            // the CA as the engine's host-register service gives it (get-pki-trust), the one
+            // registration then pins: not the TLS chain, which need not carry the CA
+            const port = Number(field(page, 'port').value || 443);
+            const fp = await fetchEngineCaFingerprint({ server, port });
             page.output = [
               `CA fingerprint of ${server}: ${fp}`,
               'Accept it if it is the one your engine shows.',
@@ -339,9 +345,18 @@ export async function runSetup(o: RunOptions): Promise<number> {
           delete (page as Page & { pending?: string }).pending;
           page.output = ['rejected: no fingerprint'];
           return;
-        case 'upload':
-          page.output = ['upload: not built yet (the stateless config bundle issue)'];
+        case 'upload': {
+          const url = field(page, 'url').value.trim();
+          if (!url) {
+            page.output = ['type the config server URL first'];
+            return;
+          }
+          page.output = [`uploading to ${url}...`];
+          redraw();
+          page.output = await uploadCurrentConfig(url, o.env, o.dryRun);
+          if (o.dryRun) o.transcript.push(`${page.title}:`, ...page.output);
           return;
+        }
         case 'lock':
         case 'restart':
         case 'poweroff': {
