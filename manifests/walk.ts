@@ -1,5 +1,7 @@
 // One walk over the image tree with lstat: every path with its disk usage as `du -akx` counts
-// it (st_blocks, one file system, a hard-linked inode counted once, directories cumulative).
+// it (st_blocks, one file system, a hard-linked inode counted once, directories cumulative), as
+// the same content has it on any build: a directory is one block (DIR_BLOCKS), and a file at
+// most its size in whole 4 KiB blocks (FILE_BLOCKS_AT_MOST).
 
 import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,6 +25,16 @@ export interface TreeEntry {
  * and a manifest must be the same for the same content.
  */
 export const DIR_BLOCKS = 8;
+
+/**
+ * A file's 512-byte blocks, at most its size rounded up to 4 KiB blocks: a big file written while
+ * the disk is busy can land in many extents, and ext4 then counts the extent tree's own blocks
+ * in st_blocks, so the same file had 4 KiB more on one build than on the next (the reproducibility
+ * check caught it in manifest-dir). A sparse file keeps its smaller count.
+ */
+export function fileBlocks(blocks: number, size: number): number {
+  return Math.min(blocks, Math.ceil(size / 4096) * 8);
+}
 
 /** du's KiB: 512-byte blocks, rounded up. */
 export function kibOf(blocks: number): number {
@@ -52,7 +64,7 @@ export function walkTree(root: string): TreeEntry[] {
       const st = lstatSync(childHost);
       // like du -x: another file system mounted below is not part of the image
       if (st.dev !== top.dev) continue;
-      let blocks = st.blocks;
+      let blocks = st.isFile() ? fileBlocks(st.blocks, st.size) : st.blocks;
       if (!st.isDirectory() && st.nlink > 1) {
         if (seenInodes.has(st.ino)) blocks = 0;
         else seenInodes.add(st.ino);

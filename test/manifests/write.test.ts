@@ -17,6 +17,7 @@ import {
   walkTree,
   writeManifests,
 } from '../../manifests/index.ts';
+import { fileBlocks } from '../../manifests/walk.ts';
 import { makeRootfs, md5sumsSha256 } from '../fixtures/manifests/rootfs.ts';
 import { requireTools } from '../helpers/env.ts';
 
@@ -379,4 +380,13 @@ test('directory sizes do not depend on what a directory once held (manifests sta
     return walkTree(root).map((e) => `${e.path} ${e.blocks}`);
   };
   t.deepEqual(make(true), make(false));
+});
+
+test('a file counts at most its size in 4 KiB blocks: extent-tree blocks of a fragmented file do not change the manifest', (t) => {
+  // 10,000 bytes: three 4 KiB blocks (24 sectors), plus one extent index block on a busy disk
+  t.is(fileBlocks(32, 10_000), 24);
+  t.is(fileBlocks(24, 10_000), 24);
+  // a sparse file keeps its smaller count; an empty one is 0
+  t.is(fileBlocks(8, 1_000_000), 8);
+  t.is(fileBlocks(0, 0), 0);
 });
