@@ -359,7 +359,9 @@ export class DirStore implements Store {
 
   uploads: Store['uploads'] = {
     add: async (meta, data) => {
-      const id = randomBytes(12).toString('base64url');
+      // hex: an id an admin passes on the command line must not start with '-' (base64url's
+      // could, and `upload show -w6aC…` was then read as an option)
+      const id = randomBytes(12).toString('hex');
       const record: UploadRecord = {
         id,
         mac: meta.mac,
