@@ -17,8 +17,8 @@ import {
   type NodeConfig,
   nodeMac,
   persistOptionsFromEnv,
-  readCmdline,
   readImageFiles,
+  readKernelCmdline,
   readRelease,
   registerWithEngine,
   restorePersisted,
@@ -114,8 +114,7 @@ export function runningSystemDisks(
 export function installCmdline(config: NodeConfig, env: NodeJS.ProcessEnv): string {
   let running: string[] = [];
   try {
-    running =
-      readCmdline(readFileSync(env.HVNODE_CMDLINE || '/proc/cmdline', 'utf8')).config.bootloaderArgs ?? [];
+    running = readKernelCmdline(env.HVNODE_CMDLINE || '/proc/cmdline').config.bootloaderArgs ?? [];
   } catch {
     running = [];
   }
@@ -338,7 +337,7 @@ export async function uploadCurrentConfig(
   const url = server.replace(/\/+$/, '');
   try {
     const mac = nodeMac(
-      readCmdline(readFileSync(env.HVNODE_CMDLINE || '/proc/cmdline', 'utf8')).config,
+      readKernelCmdline(env.HVNODE_CMDLINE || '/proc/cmdline', 'hvnode-setup: upload').config,
       paths.discover,
     );
     if (dryRun) return [`would upload ${paths.configRoot} for ${mac} to ${url}`];
