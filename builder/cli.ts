@@ -304,8 +304,8 @@ const commands: Command[] = [
     summary: 'build a live ISO from a build profile',
     args: [],
     help: `Usage: hvnode build --profile P --out DIR [--cache DIR] [--tmpdir DIR] [--keep-workdir]
-                    [--no-stage-cache] [--source-date-epoch N] [--verify-repro] [--verbose]
-                    [--quiet] [--json]
+                    [--no-stage-cache] [--single-layer] [--source-date-epoch N] [--verify-repro]
+                    [--verbose] [--quiet] [--json]
 
 Writes DIR/<name>-<version>.iso (under a temporary name until complete), the flat kickstart
 DIR/<name>-<version>.ks, DIR/build-report.json, DIR/SHA256SUMS (sha256sum -c checks the
@@ -318,8 +318,12 @@ Runs as root (mmdebstrap, chroot, mount namespaces).
                     (default $XDG_CACHE_HOME/hvnode, else ~/.cache/hvnode)
   --tmpdir DIR      where the work tree goes (default /var/tmp; needs a few GiB)
   --keep-workdir    keep the work tree (rootfs and ISO tree) for inspection
-  --no-stage-cache  run every stage (by default the rootfs stage is reused from DIR/stages in the
-                    cache when its inputs are unchanged: packages, repository metadata, dracut module)
+  --no-stage-cache  run every stage (by default the rootfs stage and the base layer are reused from
+                    DIR/stages in the cache when their inputs are unchanged: packages, repository
+                    metadata, dracut module; for the base layer also the rules and compression)
+  --single-layer    one squashfs (LiveOS/squashfs.img) instead of the layers (LiveOS/layers: the
+                    base with the packages, the top with what configure, %post and the rules
+                    change); for tools that expect one squashfs. Every build compresses it whole
   --source-date-epoch N
                     fix every timestamp, UUID and volume id (default: $SOURCE_DATE_EPOCH, then the
                     profile's sourceDateEpoch)
@@ -350,6 +354,7 @@ Runs as root (mmdebstrap, chroot, mount namespaces).
       tmpdir: { type: 'string' },
       'keep-workdir': { type: 'boolean' },
       'no-stage-cache': { type: 'boolean' },
+      'single-layer': { type: 'boolean' },
       'source-date-epoch': { type: 'string' },
       'verify-repro': { type: 'boolean' },
       verbose: STD_OPTIONS.verbose,
@@ -390,6 +395,7 @@ Runs as root (mmdebstrap, chroot, mount namespaces).
         keepWorkdir: values['keep-workdir'] === true,
         verbose: values.verbose === true,
         noStageCache: values['no-stage-cache'] === true,
+        singleLayer: values['single-layer'] === true,
         sourceDateEpoch: epoch,
         say,
         progress,

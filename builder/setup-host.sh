@@ -23,6 +23,7 @@ PACKAGES=(
   zstd
   bzip2
   mtools                # FAT images without mounting (this kernel has no vfat)
+  attr                  # getfattr/setfattr: the overlay attributes of the image's top layer
   grub-efi-amd64-bin    # UEFI boot of the ISO and of disk images
   grub-pc-bin           # BIOS boot of disk images
   grub-common           # grub-mkimage

@@ -12,6 +12,7 @@ export * from './errors.ts';
 export * from './files.ts';
 export * from './image-path.ts';
 export * from './iso.ts';
+export * from './layers.ts';
 export * from './mac.ts';
 export * from './mountinfo.ts';
 export * from './run.ts';

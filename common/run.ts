@@ -28,6 +28,8 @@ export const TOOL_PACKAGES: Record<string, string> = {
   'grub-mkimage': 'grub-common',
   'mkfs.fat': 'dosfstools',
   mcopy: 'mtools',
+  getfattr: 'attr',
+  setfattr: 'attr',
   mmd: 'mtools',
   mdir: 'mtools',
   mtype: 'mtools',

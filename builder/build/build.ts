@@ -1,4 +1,4 @@
-// `hvnode build`: profile → flat kickstart → rootfs → runtime + settings → %post → squashfs → ISO.
+// `hvnode build`: profile → flat kickstart → rootfs → base layer → runtime + settings → %post → top layer → ISO.
 // Artifacts appear under their final names only when complete; the work tree is removed on
 // success, failure and interrupt alike, and no stage leaves a mount behind (see chroot.ts).
 
@@ -23,7 +23,17 @@ import {
   minimize,
   treeBytes,
 } from '../../blacklist/index.ts';
-import { HvError, isAlive, Report, replaceFile } from '../../common/index.ts';
+import {
+  BASE_LAYER,
+  formatLayers,
+  HvError,
+  isAlive,
+  LAYERS_DIR,
+  LAYERS_FILE,
+  Report,
+  replaceFile,
+  TOP_LAYER,
+} from '../../common/index.ts';
 import { writeManifests } from '../../manifests/index.ts';
 import { BuildLog, removeTree, requireTools, run } from '../exec.ts';
 import {
@@ -47,9 +57,17 @@ import { makeIso, makeSquashfs, stageIsoTree } from '../iso/iso.ts';
 import { parseKickstart } from '../kickstart/index.ts';
 import { loadProfile } from '../kickstart/profile.ts';
 import { renderKickstart } from '../kickstart/render.ts';
+import {
+  applyTopPlan,
+  mountOverlay,
+  opaqueDirs,
+  planTopLayer,
+  stripOverlayXattrs,
+  unmountTree,
+} from './layers.ts';
 import type { Progress } from './progress.ts';
 import { runPostScripts } from './scripts.ts';
-import { type CacheStatus, hashFolder, hashInputs, StageCache } from './stage-cache.ts';
+import { type CacheLease, type CacheStatus, hashFolder, hashInputs, StageCache } from './stage-cache.ts';
 
 export const REPO_DIR = resolve(import.meta.dirname, '../..');
 export const PROFILES_DIR = join(REPO_DIR, 'kickstarts', 'profiles');
@@ -65,6 +83,8 @@ export interface BuildOptions {
   verbose?: boolean;
   /** Run every stage, reuse nothing (the .deb cache is still used). */
   noStageCache?: boolean;
+  /** One squashfs instead of the base and top layers. */
+  singleLayer?: boolean;
   /** Overrides the profile's and the environment's SOURCE_DATE_EPOCH. */
   sourceDateEpoch?: string;
   signal: AbortSignal;
@@ -88,6 +108,8 @@ export interface BuildReport {
   version: string;
   iso: string;
   isoBytes: number;
+  /** The squashfs layers in LiveOS/, bottom first (one with --single-layer). */
+  layers: { name: string; bytes: number }[];
   kernel: string;
   seconds: number;
   stages: StageReport[];
@@ -113,6 +135,7 @@ function sweepStaleWorkdirs(tmpDir: string, say: (m: string) => void): void {
     }
     if (!isAlive(pid)) {
       say(`removing the work tree of an earlier build that did not finish: ${dir}`);
+      unmountTree(dir);
       removeTree(dir);
     }
   }
@@ -213,32 +236,69 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
     env: epoch ? { SOURCE_DATE_EPOCH: epoch } : {},
     say: opts.say,
   };
-  const root = join(workdir, 'rootfs');
+  // the package tree (built here, or the stage cache's entry used in place), and over it the
+  // overlay the later stages work on: what they change collects in `upper` (see layers.ts)
+  const ownRootfs = join(workdir, 'rootfs');
+  const overlay = {
+    upper: join(workdir, 'upper'),
+    work: join(workdir, 'ovlwork'),
+    merged: join(workdir, 'root'),
+  };
+  const root = overlay.merged;
   const liveRoot = join(workdir, 'iso');
   const cache = new StageCache(opts.noStageCache ? undefined : join(ctx.cacheDir, 'stages'), {
     log,
     signal: opts.signal,
   });
+  const leases: CacheLease[] = [];
+  const useCached = (entry: StageReport, stageName: string, key: string | undefined): string | undefined => {
+    if (key) entry.inputHash = key;
+    const lease = key ? cache.open(stageName, key) : undefined;
+    entry.cache = !key || !cache.dir ? 'off' : lease ? 'hit' : 'miss';
+    if (lease) leases.push(lease);
+    return lease?.tree;
+  };
+  let lower = ownRootfs;
   try {
-    await stage(
+    const packagesKey = await stage(
       'rootfs',
       async (entry) => {
         if (dnf) {
           // no stage cache for dnf yet: its repositories' metadata digest is not wired
           entry.cache = 'off';
-          return buildRootfsDnf(ctx, dnf.plan, root);
+          await buildRootfsDnf(ctx, dnf.plan, ownRootfs);
+          return undefined;
         }
         const plan = (apt as NonNullable<typeof apt>).plan;
         const key = await rootfsKey(ctx, plan);
-        if (key) entry.inputHash = key;
-        else opts.say("stage cache off for rootfs: the repositories' metadata could not be read");
-        entry.cache = key ? await cache.restore('rootfs', key, root) : 'off';
-        if (entry.cache === 'hit') return;
-        await buildRootfs(ctx, plan, root);
-        if (key) await cache.store('rootfs', key, root);
+        if (!key) opts.say("stage cache off for rootfs: the repositories' metadata could not be read");
+        const cached = useCached(entry, 'rootfs', key);
+        if (cached) {
+          lower = cached;
+          return key;
+        }
+        await buildRootfs(ctx, plan, ownRootfs);
+        if (key) await cache.store('rootfs', key, ownRootfs);
+        return key;
       },
-      () => treeBytes(root),
+      () => treeBytes(lower),
     );
+    // the base layer: the package tree with the rules applied, compressed (see layers.ts)
+    let baseLayer: string | undefined;
+    if (!opts.singleLayer)
+      await stage(
+        'base',
+        async (entry) => {
+          const key = packagesKey ? baseKey(ctx, packagesKey) : undefined;
+          baseLayer = useCached(entry, 'base', key);
+          if (baseLayer) return;
+          baseLayer = join(workdir, 'base');
+          await makeBaseLayer(ctx, lower, baseLayer);
+          if (key) await cache.store('base', key, baseLayer);
+        },
+        () => statSync(join(baseLayer as string, BASE_LAYER)).size,
+      );
+    await mountOverlay({ lower: [lower], ...overlay }, { log, signal: opts.signal });
     await stage('configure', async () => {
       await installRuntime(ctx, root);
       await applyCommands(ctx, root);
@@ -264,20 +324,43 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
       }),
     );
     (stages.at(-1) as StageReport).bytes = manifests.files.reduce((n, f) => n + statSync(f).size, 0);
-    const squashfs = join(liveRoot, 'LiveOS', 'squashfs.img');
-    await stage(
-      'squashfs',
-      () => makeSquashfs(ctx, root, squashfs),
-      () => statSync(squashfs).size,
-    );
+    const layersDir = join(liveRoot, LAYERS_DIR);
+    const layers = baseLayer ? [BASE_LAYER, TOP_LAYER] : [BASE_LAYER];
+    if (baseLayer) {
+      const baseDir = baseLayer;
+      await stage(
+        'top',
+        async () => {
+          const plan = planTopLayer(
+            { lower, baseUpper: join(baseDir, 'upper'), upper: overlay.upper, merged: root },
+            await opaqueDirs(join(baseDir, 'upper')),
+          );
+          unmountTree(root);
+          await applyTopPlan(plan, { lower, upper: overlay.upper }, { log, signal: opts.signal });
+          await stripOverlayXattrs(overlay.upper);
+          await makeSquashfs(ctx, overlay.upper, join(layersDir, TOP_LAYER));
+          copyFileSync(join(baseDir, BASE_LAYER), join(layersDir, BASE_LAYER));
+          writeFileSync(join(liveRoot, LAYERS_FILE), formatLayers(layers));
+        },
+        () => statSync(join(layersDir, TOP_LAYER)).size,
+      );
+    } else {
+      await stage(
+        'squashfs',
+        () => makeSquashfs(ctx, root, join(layersDir, BASE_LAYER)),
+        () => statSync(join(layersDir, BASE_LAYER)).size,
+      );
+      unmountTree(root);
+    }
     await stage(
       'iso',
       () => makeIso(ctx, liveRoot, partial),
       () => statSync(partial).size,
     );
+    const layerSizes = layers.map((name) => ({ name, bytes: statSync(join(layersDir, name)).size }));
     checkBudgets(profile, profileFile, {
       iso: statSync(partial).size,
-      squashfs: statSync(squashfs).size,
+      squashfs: layerSizes.reduce((n, l) => n + l.bytes, 0),
       initrd: statSync(join(liveRoot, 'isolinux', 'initrd0.img')).size,
     });
     renameSync(partial, isoPath);
@@ -293,6 +376,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
       version: profile.version,
       iso: isoPath,
       isoBytes: statSync(isoPath).size,
+      layers: layerSizes,
       kernel: kernelVersion,
       seconds: Math.round((performance.now() - started) / 100) / 10,
       stages,
@@ -307,6 +391,8 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
     ]);
     return result;
   } finally {
+    unmountTree(workdir);
+    for (const lease of leases) lease.close();
     await log.close();
     rmSync(partial, { force: true });
     if (!opts.keepWorkdir) removeTree(workdir);
@@ -339,6 +425,48 @@ async function rootfsKey(ctx: BuildContext, plan: AptPlan): Promise<string | und
     recipe: hashInputs(readFileSync(join(ctx.repoDir, 'builder', 'rootfs', 'apt.ts'), 'utf8')),
     epoch: ctx.env.SOURCE_DATE_EPOCH,
   });
+}
+
+/**
+ * The base layer's cache key: the package tree's, the rules and the engine that applies them
+ * (blacklist/), the compression settings, and how the layer is made (this file, layers.ts and
+ * iso.ts's mksquashfs call).
+ */
+function baseKey(ctx: BuildContext, packagesKey: string): string {
+  const source = (rel: string) => hashInputs(readFileSync(join(ctx.repoDir, rel), 'utf8'));
+  return hashInputs({
+    packages: packagesKey,
+    rules: ctx.profile.blacklist,
+    blacklist: hashFolder(join(ctx.repoDir, 'blacklist')),
+    compression: [ctx.profile.compression, ctx.profile.compressionLevel],
+    recipe: ['builder/build/build.ts', 'builder/build/layers.ts', 'builder/iso/iso.ts'].map(source),
+  });
+}
+
+/**
+ * Makes the base layer in `dir`: the package tree `lower` with the profile's rules applied on an
+ * overlay (so `dir/upper` records what they removed and changed, which the top layer needs),
+ * compressed to `dir/squashfs.img`. The rules run again on the finished tree: what %post adds
+ * and the rules remove never reaches the base, and what the rules would remove but the finished
+ * tree keeps is put back by the top layer.
+ */
+async function makeBaseLayer(ctx: BuildContext, lower: string, dir: string): Promise<void> {
+  const o = {
+    lower: [lower],
+    upper: join(dir, 'upper'),
+    work: join(dir, 'ovlwork'),
+    merged: join(dir, 'root'),
+  };
+  await mountOverlay(o, { log: ctx.log, signal: ctx.signal });
+  try {
+    await minimizeImage(ctx, o.merged, (m) => ctx.log.write(`base layer: ${m}\n`), undefined);
+    await makeSquashfs(ctx, o.merged, join(dir, BASE_LAYER));
+  } finally {
+    unmountTree(o.merged);
+  }
+  rmSync(o.work, { recursive: true, force: true });
+  rmSync(o.merged, { recursive: true, force: true });
+  await stripOverlayXattrs(o.upper);
 }
 
 /** The profile's blacklist rules, applied to the image root (refusals are reported, not fatal). */

@@ -1,6 +1,7 @@
 // `hvnode build --verify-repro`: two builds with the same SOURCE_DATE_EPOCH in separate
 // temporary directories, no stage cache, then sha256 of every output compared. When they
-// differ, the first differing file is named, looking inside the ISO and inside its squashfs.
+// differ, the first differing file is named, looking inside the ISO and inside whichever of its
+// squashfs layers (LiveOS/*.img, common/layers.ts) differs.
 
 import { createHash } from 'node:crypto';
 import {
@@ -13,7 +14,7 @@ import {
   renameSync,
 } from 'node:fs';
 import { join, relative } from 'node:path';
-import { extractFromIso, run } from '../../common/index.ts';
+import { extractFromIso, LAYER_NAME, LAYERS_DIR, run } from '../../common/index.ts';
 import { type BuildOptions, type BuildReport, buildImage, removeTree } from './build.ts';
 
 export interface ReproOutput {
@@ -23,7 +24,7 @@ export interface ReproOutput {
   sha256A: string;
   sha256B: string;
   identical: boolean;
-  /** The first differing file inside, e.g. "LiveOS/squashfs.img:/etc/machine-id". */
+  /** The first differing file inside, e.g. "LiveOS/top.img:/etc/machine-id". */
   firstDifference?: string;
 }
 
@@ -81,7 +82,13 @@ export async function firstTreeDifference(
   return undefined;
 }
 
-/** Names the first differing file inside two ISOs, descending into LiveOS/squashfs.img. */
+/** A squashfs layer of the image, as a path in the ISO (/LiveOS/NAME.img). */
+function layerPath(path: string): string | undefined {
+  const [, dir, name = ''] = /^\/([^/]+)\/([^/]+)$/.exec(path) ?? [];
+  return dir === LAYERS_DIR && LAYER_NAME.test(name) ? path.slice(1) : undefined;
+}
+
+/** Names the first differing file inside two ISOs, descending into the squashfs layer that differs. */
 export async function explainIsoDifference(isoA: string, isoB: string, work: string): Promise<string> {
   const [da, db] = [join(work, 'iso-a'), join(work, 'iso-b')];
   for (const [iso, d] of [
@@ -91,17 +98,17 @@ export async function explainIsoDifference(isoA: string, isoB: string, work: str
     await extractFromIso(iso, [['/', d]]);
   const diff = await firstTreeDifference(da, db);
   if (!diff) return 'the ISO metadata (every file inside is identical)';
-  if (diff.path !== '/LiveOS/squashfs.img') return describe(diff);
+  const layer = layerPath(diff.path);
+  // a layer only one build has is a difference of the ISO's files
+  if (!layer || diff.a === undefined || diff.b === undefined) return describe(diff);
   const [sa, sb] = [join(work, 'sq-a'), join(work, 'sq-b')];
   for (const [img, d] of [
-    [join(da, 'LiveOS', 'squashfs.img'), sa],
-    [join(db, 'LiveOS', 'squashfs.img'), sb],
+    [join(da, layer), sa],
+    [join(db, layer), sb],
   ] as const)
     await run('unsquashfs', ['-no-progress', '-quiet', '-d', d, img]);
   const inner = await firstTreeDifference(sa, sb);
-  return inner
-    ? `LiveOS/squashfs.img:${describe(inner)}`
-    : 'LiveOS/squashfs.img (its metadata; every file inside is identical)';
+  return inner ? `${layer}:${describe(inner)}` : `${layer} (its metadata; every file inside is identical)`;
 }
 
 function describe(d: { path: string; a?: string; b?: string }): string {

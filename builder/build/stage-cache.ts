@@ -23,6 +23,12 @@ import { type BuildLog, removeTree, run } from '../exec.ts';
 
 export type CacheStatus = 'hit' | 'miss' | 'off';
 
+/** A cache entry in use: its tree stays while the lease is open. */
+export interface CacheLease {
+  tree: string;
+  close(): void;
+}
+
 /** sha256 over a JSON rendering of the inputs (object keys sorted, so order never matters). */
 export function hashInputs(...parts: unknown[]): string {
   const canonical = (v: unknown): unknown => {
@@ -69,26 +75,44 @@ export class StageCache {
   }
 
   /**
-   * Copies a cached tree to `dest` (which must not exist). The entry is held with a shared lock
-   * while it is copied, so another build's prune leaves it alone; an entry that a prune is taking
-   * away at that moment is a miss.
+   * The cached tree for `key`, used in place (read-only: an overlay's lower layer, say) until
+   * `close()`. The entry is held with a shared lock meanwhile, so another build's prune leaves it
+   * alone; undefined on a miss (no entry, or one that a prune is taking away at that moment).
    */
-  async restore(stage: string, key: string, dest: string): Promise<CacheStatus> {
+  open(stage: string, key: string): CacheLease | undefined {
     const entry = this.entry(stage, key);
-    if (!entry) return 'off';
+    if (!entry) return undefined;
     const fd = lockEntry(entry, 'shared');
-    if (fd === undefined) return 'miss';
+    if (fd === undefined) return undefined;
+    if (!existsSync(join(entry, 'tree'))) {
+      closeSync(fd);
+      return undefined;
+    }
+    const now = new Date();
+    utimesSync(entry, now, now); // most recently used: kept longest
+    let open = true;
+    return {
+      tree: join(entry, 'tree'),
+      close: () => {
+        if (open) closeSync(fd);
+        open = false;
+      },
+    };
+  }
+
+  /** Copies a cached tree to `dest` (which must not exist), holding the entry as open() does. */
+  async restore(stage: string, key: string, dest: string): Promise<CacheStatus> {
+    if (!this.dir) return 'off';
+    const lease = this.open(stage, key);
+    if (!lease) return 'miss';
     try {
-      if (!existsSync(join(entry, 'tree'))) return 'miss';
-      const now = new Date();
-      utimesSync(entry, now, now); // most recently used: kept longest
-      await run('cp', ['-a', '--reflink=auto', join(entry, 'tree'), dest], {
+      await run('cp', ['-a', '--reflink=auto', lease.tree, dest], {
         log: this.opts.log,
         signal: this.opts.signal,
         what: `restoring the cached ${stage} stage`,
       });
     } finally {
-      closeSync(fd);
+      lease.close();
     }
     return 'hit';
   }

@@ -1,8 +1,9 @@
 // `hvnode iso-to-disk`: write a live ISO to a USB stick or disk image that boots with BIOS and
 // UEFI. Layout, GPT (default): BIOS boot partition (GRUB's core image), EFI system partition
-// (GRUB's EFI image), ext4 data partition labelled like the ISO holding LiveOS/squashfs.img, the
-// kernel, the initramfs, grub.cfg and an optional persistent overlay. --msdos: the same without
-// the BIOS boot partition (the core image sits in the gap after the MBR).
+// (GRUB's EFI image), ext4 data partition labelled like the ISO holding the image's squashfs
+// layers (LiveOS/squashfs.img and the others LiveOS/layers lists, with the list: see
+// common/layers.ts), the kernel, the initramfs, grub.cfg and an optional persistent overlay.
+// --msdos: the same without the BIOS boot partition (the core image sits in the gap after the MBR).
 
 import {
   closeSync,
@@ -23,6 +24,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import {
+  BASE_LAYER,
   bootEntries,
   type Command,
   dataError,
@@ -30,8 +32,11 @@ import {
   extractFromIso,
   grubConfig,
   HvError,
+  LAYERS_DIR,
+  LAYERS_FILE,
   listIsoFiles,
   MiB,
+  parseLayers,
   parseSize,
   requireTools,
   type Scheme,
@@ -60,12 +65,12 @@ import { type DiskPieces, makeExt4, wipeEnds, writeDisk } from './write.ts';
 
 const WHERE = 'hvnode iso-to-disk';
 const TOOLS = ['xorriso', 'sfdisk', 'mkfs.ext4', 'debugfs', 'mkfs.fat', 'mcopy', 'mmd', 'grub-mkimage'];
-/** Files of the ISO the disk needs: ISO path → path on the data filesystem. */
-const ISO_FILES: Record<string, string> = {
-  '/LiveOS/squashfs.img': 'LiveOS/squashfs.img',
+/** Files of the ISO the disk needs besides the layers: ISO path → path on the data filesystem. */
+const BOOT_FILES: Record<string, string> = {
   '/isolinux/vmlinuz0': 'boot/vmlinuz0',
   '/isolinux/initrd0.img': 'boot/initrd0.img',
 };
+const ISO_LAYERS_FILE = `/${LAYERS_FILE}`;
 const ISOLINUX_CFG = '/isolinux/isolinux.cfg';
 const GRUB_DIR = '/boot/grub';
 const MIN_OVERLAY_MiB = 16;
@@ -110,21 +115,64 @@ function isIso9660(path: string): boolean {
   }
 }
 
-/** Checks the ISO is a live ISO and reads its boot settings; returns the bytes the disk needs for it. */
-async function readIso(o: IsoToDiskOptions, stage: string): Promise<{ boot: IsoBoot; bytes: number }> {
+/** The names in an extracted LiveOS/layers; `where` names it in the ISO. */
+function readLayersList(file: string, where: string): string[] {
+  try {
+    return parseLayers(readFileSync(file, 'utf8'), where);
+  } catch (err) {
+    if (!(err instanceof HvError)) throw err;
+    throw new HvError(err.message, { where: WHERE, exitCode: err.exitCode, hint: err.hint });
+  }
+}
+
+interface LiveIso {
+  boot: IsoBoot;
+  /** What the data partition gets: ISO path → path on the data filesystem. */
+  files: [string, string][];
+  /** Their bytes. */
+  bytes: number;
+}
+
+/**
+ * Checks the ISO is a live ISO, reads its boot settings and its layers list (an ISO without the
+ * list holds one layer); every file the disk needs, the layers included, must be in it.
+ */
+async function readIso(o: IsoToDiskOptions, stage: string): Promise<LiveIso> {
   const hint = 'give a live ISO made by "hvnode build"';
   if (!existsSync(o.iso)) throw dataError(`ISO "${o.iso}" does not exist`, WHERE, hint);
   if (!statSync(o.iso).isFile() || !isIso9660(o.iso))
     throw dataError(`ISO "${o.iso}" is not an ISO 9660 image`, WHERE, hint);
   const files = await listIsoFiles(o.iso, { log: o.log, signal: o.signal });
-  const missing = [...Object.keys(ISO_FILES), ISOLINUX_CFG].filter((f) => !files.has(f));
+  const [cfg, list] = [join(stage, 'isolinux.cfg'), join(stage, 'layers')];
+  const hasList = files.has(ISO_LAYERS_FILE);
+  const wanted: [string, string][] = [
+    [ISOLINUX_CFG, cfg],
+    [ISO_LAYERS_FILE, list],
+  ];
+  await extractFromIso(
+    o.iso,
+    wanted.filter(([p]) => files.has(p)),
+    { log: o.log, signal: o.signal },
+  );
+  const layerFiles = (hasList ? readLayersList(list, `${o.iso}:${ISO_LAYERS_FILE}`) : [BASE_LAYER]).map(
+    (n) => `/${LAYERS_DIR}/${n}`,
+  );
+  const absentLayers = layerFiles.filter((f) => !files.has(f));
+  const missing = [
+    absentLayers.length === 0
+      ? ''
+      : `${absentLayers.join(', ')}${hasList ? ` (listed in ${ISO_LAYERS_FILE})` : ''}`,
+    ...[...Object.keys(BOOT_FILES), ISOLINUX_CFG].filter((f) => !files.has(f)),
+  ].filter(Boolean);
   if (missing.length > 0)
     throw dataError(`ISO "${o.iso}" is not a live ISO: it has no ${missing.join(', ')}`, WHERE, hint);
-  const cfg = join(stage, 'isolinux.cfg');
-  await extractFromIso(o.iso, [[ISOLINUX_CFG, cfg]], { log: o.log, signal: o.signal });
   const boot = parseIsolinuxCfg(readFileSync(cfg, 'utf8'), `${o.iso}:${ISOLINUX_CFG}`);
-  const bytes = Object.keys(ISO_FILES).reduce((sum, f) => sum + (files.get(f) ?? 0), 0);
-  return { boot, bytes };
+  const copied: [string, string][] = [
+    ...Object.entries(BOOT_FILES),
+    ...[...layerFiles, ...(hasList ? [ISO_LAYERS_FILE] : [])].map((f): [string, string] => [f, f.slice(1)]),
+  ];
+  const bytes = copied.reduce((sum, [f]) => sum + (files.get(f) ?? 0), 0);
+  return { boot, files: copied, bytes };
 }
 
 function checkTarget(t: Target, o: IsoToDiskOptions): void {
@@ -195,7 +243,8 @@ interface Staged {
 }
 
 /** Everything the disk gets, made in the stage folder before the target is touched. */
-async function stagePieces(o: IsoToDiskOptions, stage: string, boot: IsoBoot): Promise<Staged> {
+async function stagePieces(o: IsoToDiskOptions, stage: string, iso: LiveIso): Promise<Staged> {
+  const { boot } = iso;
   const label = dataLabelOf(boot.label);
   const id = makeIds(o.epoch, boot.label);
   const uuid = id('data-fs');
@@ -203,7 +252,7 @@ async function stagePieces(o: IsoToDiskOptions, stage: string, boot: IsoBoot): P
   o.say('extracting the live image from the ISO');
   await extractFromIso(
     o.iso,
-    Object.entries(ISO_FILES).map(([p, d]) => [p, join(tree, d)]),
+    iso.files.map(([p, d]) => [p, join(tree, d)]),
     { log: o.log, signal: o.signal },
   );
   const overlay = o.overlayMiB ? overlayPath(label, uuid) : null;
@@ -291,7 +340,7 @@ export async function isoToDisk(o: IsoToDiskOptions): Promise<IsoToDiskReport> {
     const dataBytes = Math.ceil(iso.bytes * 1.02) + ((o.overlayMiB ?? 0) + DATA_SLACK_MiB) * MiB;
     const bytes = diskSize(target, o, dataBytes);
     if (target.kind === 'device' && !o.force) await confirmErase(target);
-    const staged = await stagePieces(o, stage, iso.boot);
+    const staged = await stagePieces(o, stage, iso);
     const plan = planDisk(o.scheme, bytes);
     const label = dataLabelOf(iso.boot.label);
     staged.pieces.table = sfdiskScript(plan, label, makeIds(o.epoch, `${iso.boot.label}/table`));
@@ -376,7 +425,8 @@ export const isoToDiskCommand: Command = {
 Writes the live image of ISO to TARGET, a disk (e.g. /dev/sdb: everything on it is erased) or
 an image file (created; written under a temporary name until complete). The disk boots with
 BIOS and UEFI: GPT with a BIOS boot partition (GRUB), an EFI system partition (GRUB EFI) and an
-ext4 partition labelled like the ISO holding LiveOS/squashfs.img, the kernel and the initramfs.
+ext4 partition labelled like the ISO holding the image's squashfs layers (LiveOS/squashfs.img,
+and the others LiveOS/layers lists, with the list), the kernel and the initramfs.
 The kernel arguments are the ISO's, with root=live:LABEL=<label>.
 Refuses a disk that is mounted, in use, or the one this host runs from, a partition, and
 a TARGET in /dev that is not an existing block device. Needs root for a disk;

@@ -29,7 +29,10 @@ export function tftpArgs(menu: IsoMenu, isoName: string): string {
   return [`root=live:/${isoName}`, 'rootflags=loop', ...menu.args].join(' ');
 }
 
-/** Kernel arguments for a squashfs fetched over HTTP by dracut's livenet module. */
+/**
+ * Kernel arguments for an image fetched over HTTP: dracut's livenet module fetches the base layer
+ * (squashfs.img), the hvnode-live module the list and the other layers beside it.
+ */
 export function httpArgs(menu: IsoMenu, squashfsUrl: string): string {
   const extra = menu.args.filter((a) => !['rd.live.image', 'ip=dhcp', 'rd.neednet=1'].includes(a));
   return [`root=live:${squashfsUrl}`, 'rd.live.image', 'ip=dhcp', 'rd.neednet=1', ...extra].join(' ');
@@ -47,16 +50,17 @@ export function pxelinuxConfig(menu: IsoMenu, isoName: string): string {
 
 export const PLACEHOLDER_URL = 'http://pxe.example.invalid/hvnode';
 
-/** boot.ipxe: the same menu, with kernel, initrd and squashfs fetched from base-url. */
+/** boot.ipxe: the same menu, with kernel, initrd and the image's layers fetched from base-url. */
 export function ipxeScript(menu: IsoMenu, p: { isoName: string; baseUrl: string }): string {
   const entries = bootEntries(menu.title, httpArgs(menu, '${base-url}/squashfs.img'));
   const placeholder = p.baseUrl === PLACEHOLDER_URL;
   const head = [
     '#!ipxe',
     `# ${menu.title}: HTTP boot of ${p.isoName} (written by hvnode iso-to-pxeboot)`,
-    '# Serve this folder (vmlinuz0, initrd0.img, squashfs.img, boot.ipxe) over HTTP at base-url',
-    '# and point iPXE at it: "chain <base-url>/boot.ipxe" (or DHCP filename = that URL).',
-    '# The initramfs fetches squashfs.img itself (dracut livenet, ip=dhcp): the node needs DHCP.',
+    '# Serve this folder (vmlinuz0, initrd0.img, boot.ipxe, the layers: squashfs.img, and layers',
+    '# with the others when there are more) over HTTP at base-url and point iPXE at it:',
+    '# "chain <base-url>/boot.ipxe" (or DHCP filename = that URL).',
+    '# The initramfs fetches the layers itself (dracut livenet, ip=dhcp): the node needs DHCP.',
     placeholder
       ? '# base-url is a PLACEHOLDER: edit the next line or rerun with --http-url URL.'
       : '# base-url: from --http-url.',

@@ -1,7 +1,9 @@
 // `hvnode iso-to-pxeboot`: make a PXE boot tree from a live ISO, as livecd-iso-to-pxeboot did.
 // DIR/tftpboot: pxelinux with the ISO's menu, the kernel, and the initrd with the whole ISO
 // appended as a gzip'd newc cpio (dracut loop-mounts /<iso-name>). DIR/http: the same kernel,
-// the plain initrd, the squashfs and an iPXE script, for dracut's livenet to fetch the root.
+// the plain initrd, the image's layers and an iPXE script: dracut's livenet fetches the base
+// layer (squashfs.img), the hvnode-live module the list (`layers`, when the ISO has one) and the
+// others beside it.
 // The tree is built in a sibling temp folder and renamed into place: never half-written.
 
 import {
@@ -22,13 +24,17 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants, createGzip } from 'node:zlib';
 import {
+  BASE_LAYER,
   type Command,
   checkOutDir,
   dataError,
   ExitCode,
   extractFromIso,
   HvError,
+  LAYERS_DIR,
+  LAYERS_FILE,
   listIsoFiles,
+  parseLayers,
   requireTools,
   withInterrupt,
 } from '../../common/index.ts';
@@ -48,7 +54,7 @@ export const PXELINUX_DIR = '/usr/lib/PXELINUX';
 const KERNEL = '/isolinux/vmlinuz0';
 const INITRD = '/isolinux/initrd0.img';
 const MENU = '/isolinux/isolinux.cfg';
-const SQUASHFS = '/LiveOS/squashfs.img';
+const SQUASHFS = `/${LAYERS_DIR}/${BASE_LAYER}`;
 export const LIVE_PARTS = [KERNEL, INITRD, MENU, SQUASHFS];
 
 export interface PxebootOptions {
@@ -167,20 +173,50 @@ async function readMenu(iso: string, tmp: string, signal?: AbortSignal): Promise
   return menu;
 }
 
-/** Lays out tftpboot/ and http/ under tmp. */
-async function buildTree(tmp: string, o: PxebootOptions, isoName: string, httpUrl: string): Promise<void> {
+/**
+ * The image's layers into http/: the base alone, or with the ISO's list (copied as http/layers)
+ * every layer it names. Refuses a bad list or a listed layer the ISO lacks.
+ */
+async function extractLayers(
+  iso: string,
+  files: Map<string, number>,
+  http: string,
+  signal?: AbortSignal,
+): Promise<[string, string][]> {
+  const list = `/${LAYERS_FILE}`;
+  if (!files.has(list)) return [[SQUASHFS, join(http, BASE_LAYER)]];
+  await extract(iso, [[list, join(http, 'layers')]], signal);
+  const names = parseLayers(readFileSync(join(http, 'layers'), 'utf8'), `${iso}:${list}`);
+  const clash = names.find((n) => n === 'initrd0.img');
+  if (clash)
+    throw dataError(`${iso}: ${list} names a layer ${clash}, the name of the initrd in http/`, WHERE);
+  const missing = names.filter((n) => !files.has(`/${LAYERS_DIR}/${n}`));
+  if (missing.length > 0)
+    throw dataError(
+      `${iso}: ${list} names ${missing.join(', ')}, which the ISO does not hold`,
+      WHERE,
+      'rebuild the ISO with "hvnode build"',
+    );
+  return names.map((n): [string, string] => [`/${LAYERS_DIR}/${n}`, join(http, n)]);
+}
+
+/** Lays out tftpboot/ and http/ under tmp; `files` lists the ISO's files. */
+async function buildTree(
+  tmp: string,
+  o: PxebootOptions,
+  files: Map<string, number>,
+  isoName: string,
+  httpUrl: string,
+): Promise<void> {
   const tftp = join(tmp, 'tftpboot');
   const http = join(tmp, 'http');
   mkdirSync(join(tftp, 'pxelinux.cfg'), { recursive: true });
   mkdirSync(http);
   const menu = await readMenu(o.iso, tmp, o.signal);
+  const layers = await extractLayers(o.iso, files, http, o.signal);
   await extract(
     o.iso,
-    [
-      [KERNEL, join(tftp, 'vmlinuz0')],
-      [INITRD, join(http, 'initrd0.img')],
-      [SQUASHFS, join(http, 'squashfs.img')],
-    ],
+    [[KERNEL, join(tftp, 'vmlinuz0')], [INITRD, join(http, 'initrd0.img')], ...layers],
     o.signal,
   );
   copyFileSync(join(tftp, 'vmlinuz0'), join(http, 'vmlinuz0'));
@@ -228,11 +264,12 @@ export async function isoToPxeboot(o: PxebootOptions): Promise<PxebootSummary> {
   if (existsSync(out) && (!o.force || !statSync(out).isDirectory()))
     throw o.force ? dataError(`${out} exists and is not a directory`, WHERE) : existingOut(out);
   await requireTools(['xorriso']);
-  requireLiveParts(o.iso, await listIsoFiles(o.iso, { signal: o.signal, where: WHERE }));
+  const files = await listIsoFiles(o.iso, { signal: o.signal, where: WHERE });
+  requireLiveParts(o.iso, files);
   mkdirSync(dirname(out), { recursive: true });
   const tmp = mkdtempSync(join(dirname(out), `.${basename(out)}.partial-`));
   try {
-    await buildTree(tmp, o, isoName, httpUrl);
+    await buildTree(tmp, o, files, isoName, httpUrl);
     commit(tmp, out, o.force === true);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
@@ -257,8 +294,10 @@ DIR/tftpboot/  serve it over TFTP (DHCP filename pxelinux.0): pxelinux.0 and its
                the whole ISO appended as a gzip'd cpio (the node holds the ISO in RAM: give it
                at least 2 GiB)
 DIR/http/      for large deployments: serve it over HTTP at URL and chain URL/boot.ipxe from
-               iPXE: vmlinuz0, the ISO's own initrd0.img, squashfs.img (fetched by dracut's
-               livenet: root=live:URL/squashfs.img ip=dhcp rd.neednet=1) and boot.ipxe
+               iPXE: vmlinuz0, the ISO's own initrd0.img, boot.ipxe and the image's layers:
+               squashfs.img (fetched by dracut's livenet: root=live:URL/squashfs.img ip=dhcp
+               rd.neednet=1) and, when the ISO has LiveOS/layers, that list (as layers) and
+               the other layers it names (fetched by the initramfs from beside squashfs.img)
 
 DIR is written in full or not at all (built beside it, then renamed into place).
 

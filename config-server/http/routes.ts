@@ -191,7 +191,7 @@ export const ROUTES: Route[] = [
     method: 'get',
     path: '/images/:version/http/*path',
     auth: 'public',
-    summary: "a file of an image's http/ tree (HTTP boot: kernel, initrd, squashfs)",
+    summary: "a file of an image's http/ tree (HTTP boot: kernel, initrd, the layers and their list)",
     params: PARAMS.imageFile,
     handle: async (ctx, input, res) => {
       const version = str(input.params.version);

@@ -5,7 +5,15 @@
 // (`hvnode-node upgrade ISO`) and from a new image booted with `upgrade` on its command line.
 
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -107,12 +115,23 @@ export function activeSlot(inst: Installed, running?: string): Slot {
   return isSlot(d) ? d : 'Root';
 }
 
-/** The version in an image's squashfs (its /etc/hvnode-release), or undefined. */
-export async function squashfsVersion(run: Runner, squashfs: string): Promise<string | undefined> {
-  return withMount(run, squashfs, ['-t', 'squashfs', '-o', 'loop,ro'], (dir) => {
-    const f = join(dir, 'etc', 'hvnode-release');
-    return existsSync(f) ? parseRelease(readFileSync(f, 'utf8')).version : undefined;
-  }).catch(() => undefined);
+/**
+ * The version of an image (the /etc/hvnode-release of its stacked layers), or undefined. The
+ * layers are looked into from the top down, each mounted read-only in turn: the first that has
+ * the file gives it; a whiteout there (overlayfs' 0:0 character device) means the stack deleted it.
+ * A layer that does not mount, or whose etc is no folder, leaves the version unknown.
+ */
+export async function imageVersion(run: Runner, layers: readonly string[]): Promise<string | undefined> {
+  for (const layer of [...layers].reverse()) {
+    const found = await withMount(run, layer, ['-t', 'squashfs', '-o', 'loop,ro'], (dir) => {
+      const f = join(dir, 'etc', 'hvnode-release');
+      const st = lstatSync(f, { throwIfNoEntry: false });
+      if (st?.isCharacterDevice()) return { version: undefined };
+      return existsSync(f) ? { version: parseRelease(readFileSync(f, 'utf8')).version } : undefined;
+    }).catch(() => ({ version: undefined }));
+    if (found) return found.version;
+  }
+  return undefined;
 }
 
 export interface UpgradeOptions {
@@ -299,7 +318,7 @@ async function upgradeSteps(o: UpgradeOptions): Promise<UpgradeResult> {
   const to = otherSlot(from);
   const device = inst.devices[to];
   return withImage(o, async (image) => {
-    const version = (await squashfsVersion(o.run, image.squashfs)) ?? 'unknown';
+    const version = (await imageVersion(o.run, image.layers)) ?? 'unknown';
     o.log(
       `writing ${version} into ${to} (${device}); ${from} (${inst.record.images[from] ?? '?'}) stays as the fallback`,
     );

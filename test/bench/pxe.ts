@@ -56,8 +56,8 @@ const PATHS: PathSpec[] = [
   },
   {
     boot: 'ipxe-http',
-    what: 'iPXE chain over HTTP (livenet squashfs)',
-    files: ['http/vmlinuz0', 'http/initrd0.img', 'http/squashfs.img'],
+    what: 'iPXE chain over HTTP (livenet base + the layers)',
+    files: ['http/vmlinuz0', 'http/initrd0.img', 'http/squashfs.img', 'http/layers', 'http/top.img'],
     transport: 'HTTP',
   },
 ];

@@ -19,6 +19,7 @@ import {
 import { devnumOf, rootDisks } from '../../builder/disk/target.ts';
 import { HvError } from '../../common/index.ts';
 import { cli, requireRoot, requireTools } from '../helpers/env.ts';
+import { LAYER_TOOLS, makeLayers } from '../helpers/layers.ts';
 
 const TOOLS = {
   xorriso: 'xorriso',
@@ -76,6 +77,30 @@ const fakeLiveIso = (dir: string) =>
     'isolinux/initrd0.img': Buffer.alloc(2 * MIB, 2),
     'LiveOS/squashfs.img': Buffer.alloc(8 * MIB, 3),
   });
+
+/** A live ISO whose image is two real squashfs layers and their list (`list` overrides the list's names). */
+async function fakeLayeredIso(
+  dir: string,
+  name: string,
+  list?: string[],
+): Promise<{ iso: string; tree: string }> {
+  const tree = join(dir, `${name}-tree`);
+  await makeLayers(
+    tree,
+    {
+      'squashfs.img': { 'usr/bin/x': 'x'.repeat(100_000), 'etc/hvnode-release': 'VERSION=1\n' },
+      'top.img': { 'etc/hvnode-release': 'VERSION=2\n' },
+      'stale.img': { 'etc/old': 'not listed: not copied' },
+    },
+    list ?? ['squashfs.img', 'top.img'],
+  );
+  const iso = await makeIso(dir, name, {
+    'isolinux/isolinux.cfg': ISOLINUX_CFG,
+    'isolinux/vmlinuz0': Buffer.alloc(MIB, 1),
+    'isolinux/initrd0.img': Buffer.alloc(MIB, 2),
+  });
+  return { iso, tree };
+}
 
 function expectRefusal(t: ExecutionContext, r: { exitCode?: number; stderr: string }, message: RegExp): void {
   t.is(r.exitCode, 65, r.stderr);
@@ -255,6 +280,28 @@ test('refuses the disk the host runs from, a mounted loop device, and a disk wit
   }
 });
 
+test('refuses a layered ISO that lacks a layer its list names, or whose list is not one', async (t) => {
+  requireTools(t, { ...TOOLS, ...LAYER_TOOLS });
+  const dir = scratch(t);
+  const img = join(dir, 'disk.img');
+  const { iso } = await fakeLayeredIso(dir, 'gap', ['squashfs.img', 'top.img', 'plugin.img', 'more.img']);
+  expectRefusal(
+    t,
+    await hvnode([iso, img]),
+    /ISO ".*gap\.iso" is not a live ISO: it has no \/LiveOS\/plugin\.img, \/LiveOS\/more\.img \(listed in \/LiveOS\/layers\)\n/,
+  );
+  const bad = await fakeLayeredIso(dir, 'bad', ['top.img', 'squashfs.img']);
+  expectRefusal(
+    t,
+    await hvnode([bad.iso, img]),
+    /^hvnode iso-to-disk: .*bad\.iso:\/LiveOS\/layers: the first \(bottom\) layer must be squashfs\.img, not top\.img$/m,
+  );
+  t.deepEqual(
+    readdirSync(dir).filter((f) => f.startsWith('disk') || f.startsWith('.hvnode')),
+    [],
+  );
+});
+
 // --- images: the layout as a firmware and dracut see it ---
 
 interface SfdiskJson {
@@ -329,6 +376,32 @@ test('a GPT image: BIOS boot + ESP with BOOTX64.EFI + ext4 with the live image, 
     readdirSync(dir).filter((f) => f.includes('partial') || f.startsWith('.hvnode')),
     [],
   );
+});
+
+test('a layered ISO: the data partition gets the list and every layer it names, bottom first', async (t) => {
+  requireTools(t, { ...TOOLS, ...LAYER_TOOLS });
+  const dir = scratch(t);
+  const { iso, tree } = await fakeLayeredIso(dir, 'layered');
+  const img = join(dir, 'disk.img');
+  const r = await hvnode([iso, img, '--json']);
+  t.is(r.exitCode, 0, r.stderr);
+  const data = (await layoutOf(img)).partitions[2];
+  const at = (data?.start ?? 0) * 512;
+  t.is(
+    `${await debugfs(img, at, 'cat /LiveOS/layers')}\n`,
+    readFileSync(join(tree, 'LiveOS', 'layers'), 'utf8'),
+  );
+  const names = (await debugfs(img, at, 'ls -p /LiveOS'))
+    .split('\n')
+    .map((l) => l.split('/')[5])
+    .filter((n) => n && n !== '.' && n !== '..')
+    .sort();
+  t.deepEqual(names, ['layers', 'squashfs.img', 'top.img'], 'the unlisted layer stays behind');
+  for (const layer of ['squashfs.img', 'top.img']) {
+    const copy = join(dir, `copy-${layer}`);
+    await debugfs(img, at, `dump /LiveOS/${layer} ${copy}`);
+    t.deepEqual(readFileSync(copy), readFileSync(join(tree, 'LiveOS', layer)), layer);
+  }
 });
 
 test('an MBR image with a persistent overlay: ESP (type ef), active ext4, the overlay image dracut looks for', async (t) => {

@@ -22,7 +22,7 @@ import {
   parseIsolinuxConfig,
   pxelinuxConfig,
 } from '../../builder/pxe/pxeboot-files.ts';
-import { isolinuxConfig } from '../../common/index.ts';
+import { BASE_LAYER, formatLayers, isolinuxConfig, TOP_LAYER } from '../../common/index.ts';
 import { cli, REPO, requireTools } from '../helpers/env.ts';
 
 const ISO_CFG = isolinuxConfig({
@@ -208,6 +208,89 @@ test('a live ISO becomes tftpboot/ (ISO appended to the initrd) and http/ trees'
   );
 });
 
+test('a layered ISO puts every listed layer and the list in http/; tftpboot/ is unchanged', async (t) => {
+  tools(t);
+  const dir = tempDir(t);
+  const files: Record<string, string | Buffer> = {
+    ...liveFiles(),
+    'LiveOS/top.img': randomBytes(3000),
+    'LiveOS/plugin-x.img': randomBytes(2000),
+    'LiveOS/unlisted.img': randomBytes(100),
+    'LiveOS/layers': formatLayers([BASE_LAYER, TOP_LAYER, 'plugin-x.img']),
+  };
+  const iso = await makeIso(dir, 'tiny-2.0.iso', files);
+  const out = join(dir, 'pxe');
+  const r = await pxe([iso, '--out', out, '--json']);
+  t.is(r.exitCode, 0, r.stderr);
+  const paths = (JSON.parse(r.stdout) as { files: { path: string }[] }).files.map((f) => f.path);
+  t.deepEqual(
+    paths.filter((p) => p.startsWith('http/')),
+    [
+      'http/boot.ipxe',
+      'http/initrd0.img',
+      'http/layers',
+      'http/plugin-x.img',
+      'http/squashfs.img',
+      'http/top.img',
+      'http/vmlinuz0',
+    ],
+  );
+  for (const name of ['layers', 'squashfs.img', 'top.img', 'plugin-x.img'])
+    t.deepEqual(
+      readFileSync(join(out, 'http', name)),
+      Buffer.from(files[`LiveOS/${name}`] as Buffer | string),
+      name,
+    );
+  t.deepEqual(readdirSync(join(out, 'tftpboot')).sort(), [
+    'initrd0.img',
+    'ldlinux.c32',
+    'libcom32.c32',
+    'libutil.c32',
+    'menu.c32',
+    'pxelinux.0',
+    'pxelinux.cfg',
+    'vmlinuz0',
+  ]);
+  // the initrd carries the whole ISO (layers and list included)
+  const initrd = readFileSync(join(out, 'tftpboot', 'initrd0.img'));
+  const original = files['isolinux/initrd0.img'] as Buffer;
+  t.deepEqual(readNewc(gunzipSync(initrd.subarray(original.length)))[0]?.data, readFileSync(iso));
+});
+
+test('a bad layer list, or a listed layer the ISO lacks, is refused and no DIR is left', async (t) => {
+  tools(t);
+  const dir = tempDir(t);
+  const cases: [string, RegExp][] = [
+    [
+      formatLayers([BASE_LAYER, TOP_LAYER, 'gone.img']),
+      /LiveOS\/layers names gone\.img, which the ISO does not hold/,
+    ],
+    [`${BASE_LAYER}\n../top.img\n`, /tiny\.iso:\/LiveOS\/layers:2: not a layer file name/],
+    [`${TOP_LAYER}\n${BASE_LAYER}\n`, /the first \(bottom\) layer must be squashfs\.img, not top\.img/],
+    [formatLayers([BASE_LAYER, 'initrd0.img']), /names a layer initrd0\.img, the name of the initrd/],
+  ];
+  for (const [list, message] of cases) {
+    const iso = await makeIso(dir, 'tiny.iso', {
+      ...liveFiles(),
+      'LiveOS/top.img': 'top',
+      'LiveOS/initrd0.img': 'x',
+      'LiveOS/layers': list,
+    });
+    const out = join(dir, 'pxe');
+    const r = await pxe([iso, '--out', out]);
+    t.is(r.exitCode, 65, list);
+    t.regex(r.stderr, message);
+    t.notRegex(r.stderr, /\n\s+at /);
+    t.false(existsSync(out));
+    t.deepEqual(
+      readdirSync(dir).filter((f) => f.includes('pxe')),
+      [],
+    );
+    rmSync(join(dir, 'tiny.iso.tree'), { recursive: true });
+    rmSync(iso);
+  }
+});
+
 test('an existing DIR is refused without --force and replaced with it', async (t) => {
   tools(t);
   const dir = tempDir(t);
@@ -271,6 +354,7 @@ test('usage errors and --help', async (t) => {
   t.is(help.exitCode, 0);
   t.regex(help.stdout, /Usage: hvnode iso-to-pxeboot ISO --out DIR/);
   t.regex(help.stdout, /--http-url URL/);
+  t.regex(help.stdout, /LiveOS\/layers/);
   t.is((await pxe(['--out', '/tmp/x'])).exitCode, 65);
   const noOut = await pxe(['a.iso']);
   t.is(noOut.exitCode, 65);

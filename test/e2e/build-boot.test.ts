@@ -37,18 +37,26 @@ test('e2e: the test profile builds into an ISO that boots to "hvnode: ready <ver
     isoBytes: number;
     version: string;
     stages: { name: string; seconds: number; bytes?: number; cache?: string; inputHash?: string }[];
+    layers: { name: string; bytes: number }[];
   };
   t.is(basename(report.iso), 'hvnode-test-0.1.0.iso');
   t.true(existsSync(iso));
   t.deepEqual(
     report.stages.map((s) => s.name),
-    ['render', 'rootfs', 'configure', 'bootloader', 'post', 'minimize', 'manifests', 'squashfs', 'iso'],
+    ['render', 'rootfs', 'base', 'configure', 'bootloader', 'post', 'minimize', 'manifests', 'top', 'iso'],
   );
+  // two layers: the packages (cached with the rootfs) and what the build did on top of them
+  t.deepEqual(
+    report.layers.map((l) => l.name),
+    ['squashfs.img', 'top.img'],
+  );
+  const baseStage = report.stages.find((s) => s.name === 'base');
+  t.regex(baseStage?.inputHash ?? '', /^[0-9a-f]{64}$/, 'the base stage reports its input hash');
   const rootfs = report.stages.find((s) => s.name === 'rootfs');
   t.regex(rootfs?.inputHash ?? '', /^[0-9a-f]{64}$/, 'the rootfs stage reports its input hash');
   t.true(rootfs?.cache === 'hit' || rootfs?.cache === 'miss', `cache status ${rootfs?.cache}`);
   // the classic manifests travel inside the ISO; the machine-readable ones also beside it
-  const listing = await execa('xorriso', ['-indev', iso, '-ls', '/isolinux/*', '/EFI/BOOT/*'], {
+  const listing = await execa('xorriso', ['-indev', iso, '-ls', '/isolinux/*', '/EFI/BOOT/*', '/LiveOS/*'], {
     reject: false,
   });
   for (const f of [
@@ -63,6 +71,9 @@ test('e2e: the test profile builds into an ISO that boots to "hvnode: ready <ver
     'isolinux/efiboot.img',
     'EFI/BOOT/BOOTX64.EFI',
     'EFI/BOOT/grub.cfg',
+    'LiveOS/layers',
+    'LiveOS/squashfs.img',
+    'LiveOS/top.img',
   ]) {
     t.true(listing.stdout.includes(`/${f}`), `${f} in the ISO`);
   }
@@ -82,9 +93,11 @@ test('e2e: the test profile builds into an ISO that boots to "hvnode: ready <ver
   t.true(existsSync(join(out, 'hvnode-test-0.1.0.spdx.json')));
   t.true(report.stages.every((s) => s.seconds >= 0));
   t.true(
-    (report.stages.find((s) => s.name === 'squashfs')?.bytes ?? 0) > 50 * 2 ** 20,
-    'a squashfs with a kernel and nodejs',
+    (report.stages.find((s) => s.name === 'base')?.bytes ?? 0) > 50 * 2 ** 20,
+    'a base layer with the kernel modules and nodejs',
   );
+  const top = report.layers.find((l) => l.name === 'top.img')?.bytes ?? 0;
+  t.true(top > 0 && top < 20 * 2 ** 20, `a small top layer (${top} bytes)`);
   t.deepEqual(JSON.parse(readFileSync(join(out, 'build-report.json'), 'utf8')).stages, report.stages);
   // the flat kickstart is saved next to the ISO and is valid on its own
   const ks = join(out, 'hvnode-test-0.1.0.ks');

@@ -155,7 +155,15 @@ test.serial(
         `Command line: .*root=live:http://${HTTP_HOST}/squashfs\\.img rd\\.live\\.image ip=dhcp rd\\.neednet=1`,
       ),
     );
-    t.deepEqual(requests, ['GET /boot.ipxe', 'GET /vmlinuz0', 'GET /initrd0.img', 'GET /squashfs.img']);
+    // livenet fetches the base; the hvnode-live module then the layer list and the top layer
+    t.deepEqual(requests, [
+      'GET /boot.ipxe',
+      'GET /vmlinuz0',
+      'GET /initrd0.img',
+      'GET /squashfs.img',
+      'GET /layers',
+      'GET /top.img',
+    ]);
     t.log(
       `boot to ready (iPXE + HTTP, livenet): ${boot.seconds} s; kernel at ${boot.marks.kernel ?? '?'} s, squashfs fetched and mounted at ${boot.marks.squashfs ?? '?'} s`,
     );

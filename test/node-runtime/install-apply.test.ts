@@ -3,7 +3,16 @@
 // folder for the live medium (a kernel, an initrd and a squashfs of a few bytes) and another for
 // the running image's /etc.
 
-import { existsSync, mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { ExecutionContext } from 'ava';
@@ -15,6 +24,7 @@ import { parseWipefs } from '../../node-runtime/install/disks.ts';
 import { runTool } from '../../node-runtime/install/run.ts';
 import { cli, requireRoot, requireTools } from '../helpers/env.ts';
 import { fakeImageAccounts, fakeLiveMedium } from '../helpers/fake-node.ts';
+import { LAYER_TOOLS, makeLayers } from '../helpers/layers.ts';
 
 const TOOLS = {
   sfdisk: 'fdisk',
@@ -388,20 +398,19 @@ test.serial(
   'upgrade: the spare slot gets the new image, GRUB tries it once, ready confirms it',
   async (t) => {
     requireRoot(t);
-    requireTools(t, { ...TOOLS, mksquashfs: 'squashfs-tools' });
+    requireTools(t, { ...TOOLS, ...LAYER_TOOLS });
     const m = await machine(t);
     const installed = await autoinstallCli(m, ['--no-reboot', '--cmdline', `storage_init=${m.host}`]);
     t.is(installed.exitCode, 0, installed.stderr);
-    // the new image: a squashfs that says which version it is
+    // the new image: two squashfs layers, the top one saying which version the stack is
     const medium = join(String(m.env.HVNODE_LIVE_MEDIUM), '..', 'medium2');
-    const tree = join(medium, '..', 'tree2');
-    mkdirSync(join(tree, 'etc'), { recursive: true });
-    writeFileSync(join(tree, 'etc', 'hvnode-release'), 'NAME=hvnode-test\nVERSION=9.9.9\n');
     mkdirSync(join(medium, 'isolinux'), { recursive: true });
-    mkdirSync(join(medium, 'LiveOS'), { recursive: true });
     writeFileSync(join(medium, 'isolinux', 'vmlinuz0'), 'kernel2\n');
     writeFileSync(join(medium, 'isolinux', 'initrd0.img'), 'initrd2\n');
-    await execa('mksquashfs', [tree, join(medium, 'LiveOS', 'squashfs.img'), '-quiet', '-noappend']);
+    const layers = await makeLayers(medium, {
+      'squashfs.img': { 'etc/hvnode-release': 'NAME=hvnode-test\nVERSION=9.9.0\n', 'usr/bin/x': 'x' },
+      'top.img': { 'etc/hvnode-release': 'NAME=hvnode-test\nVERSION=9.9.9\n' },
+    });
     const env = { ...m.env, HVNODE_LIVE_MEDIUM: medium };
     const upgradeCli = (args: string[]) =>
       execa(cli('hvnode-node'), ['upgrade', ...args], { reject: false, env });
@@ -414,6 +423,17 @@ test.serial(
     t.like(JSON.parse(up.stdout), { from: 'Root', to: 'RootBackup', version: '9.9.9', esp });
     t.regex(up.stderr, /writing 9\.9\.9 into RootBackup \(\S+p4\); Root \(9\.8\.7\) stays as the fallback/);
     t.is(await ext4File(`${m.host}p4`, '/boot/vmlinuz0'), 'kernel2');
+    // the slot holds the stack as the medium does: the list and every layer
+    t.is(
+      `${await ext4File(`${m.host}p4`, '/LiveOS/layers')}\n`,
+      readFileSync(join(medium, 'LiveOS', 'layers'), 'utf8'),
+    );
+    const listing = (await execa('debugfs', ['-R', 'ls -l /LiveOS', `${m.host}p4`])).stdout;
+    for (const layer of layers)
+      t.regex(
+        listing,
+        new RegExp(`\\s${statSync(layer).size} .*\\s${basename(layer).replace('.', '\\.')}\\s*$`, 'm'),
+      );
     t.is(await ext4File(`${m.host}p3`, '/boot/vmlinuz0'), 'kernel', 'the running slot is untouched');
     t.regex(await mtype('/grub/grubenv'), /hvnode_default=Root\nhvnode_trial=RootBackup\n/);
     const menu = await mtype('/grub/grub.cfg');

@@ -10,8 +10,15 @@ depends() {
     echo dmsquash-live
 }
 
+installkernel() {
+    # the layers: loop-mounted squashfs images stacked by overlayfs
+    instmods loop squashfs overlay
+}
+
 install() {
-    inst_multiple mkdir sed sync sleep
+    inst_multiple mkdir sed sync sleep cat cp mv rm rmdir grep mount umount modprobe
+    # after dmsquash-live mounted the base on /run/rootfsbase, before sysroot.mount
+    inst_hook pre-mount 40 "$moddir/hvnode-layers.sh"
     inst_hook pre-mount 50 "$moddir/hvnode-overlay-dirs.sh"
     inst_hook pre-pivot 50 "$moddir/hvnode-machine-id.sh"
     inst_hook shutdown-emergency 50 "$moddir/hvnode-die-reboot.sh"
