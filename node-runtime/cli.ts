@@ -17,9 +17,21 @@ import { DISK_ENVIRONMENT_HELP, diskEnvFromEnv } from './install/disks.ts';
 import { runTool } from './install/run.ts';
 import { checkSource, confirmBoot, installedBoot, upgrade } from './install/upgrade.ts';
 import { mountVolumes } from './install/volumes.ts';
-import { activeConsoles, announce, bootMode, readyLine, selftestLine, wantsSelftest } from './ready.ts';
+import {
+  activeConsoles,
+  announce,
+  bootMode,
+  criticalChainLine,
+  parseCriticalChain,
+  readyLine,
+  selftestLine,
+  wantsSelftest,
+} from './ready.ts';
 import { readRelease } from './release.ts';
 import { statelessCommand, uploadCommand } from './stateless/commands.ts';
+
+/** This program's own file (the bundle on a node: /usr/lib/hvnode/hvnode-node.mjs). */
+const SELF = () => process.argv[1] ?? '/usr/bin/hvnode-node';
 
 export const program: Program = {
   prog: 'hvnode-node',
@@ -41,7 +53,8 @@ export const program: Program = {
 Run by hvnode-ready.service once the system is up. VERSION is the image's (from
 /etc/hvnode-release), MODE is how it booted: live (ISO or USB), pxe, installed. With
 hvnode.selftest on the kernel command line, a second line follows:
-"hvnode: selftest libvirtd=STATE qemu=VERSION" (the boot tests read it).
+"hvnode: selftest libvirtd=STATE qemu=VERSION mem_used_mib=N hostname=H slot=S"
+(the boot tests and the bench read it; N is MemTotal - MemAvailable, as free counts "used").
 
   --cmdline STRING  kernel command line to read the boot mode from (default: /proc/cmdline)
   --stdout          print to standard output only`,
@@ -60,13 +73,64 @@ hvnode.selftest on the kernel command line, a second line follows:
           lines.push(
             `hvnode: ${confirmed.slot} confirmed as the default boot (was ${confirmed.previous || 'unset'})`,
           );
-        if (wantsSelftest(cmdline)) lines.push(selftestLine({ run: runSync }, cmdline));
+        if (wantsSelftest(cmdline)) {
+          lines.push(selftestLine({ run: runSync }, cmdline));
+          // the critical chain is known once the boot has finished, after this unit: a transient
+          // unit waits for that and prints it (a failure to start it is no failure of ready)
+          runSync('systemd-run', [
+            '--no-block',
+            '--collect',
+            '--unit=hvnode-critical-chain',
+            SELF(),
+            'critical-chain',
+          ]);
+        }
         for (const line of lines) {
           const written = values.stdout ? [] : announce(line, activeConsoles());
           // standard output goes to the journal under systemd; it is the only target when no console is writable
           if (values.stdout || written.length === 0 || !process.stdout.isTTY)
             process.stdout.write(`${line}\n`);
         }
+        return ExitCode.ok;
+      },
+    },
+    {
+      name: 'critical-chain',
+      summary: "wait for the boot to finish, then print the ready unit's critical chain on every console",
+      args: [],
+      examples: ['hvnode-node critical-chain --stdout'],
+      exitStatus: [
+        [0, 'printed'],
+        [1, 'systemd-analyze failed (its message is printed)'],
+      ],
+      help: `Usage: hvnode-node critical-chain [--stdout] [--unit UNIT]
+
+Waits (up to 5 minutes) until systemd says the boot has finished, then prints one line:
+"hvnode: critical-chain UNIT@T top: A+Xs B+Ys C+Zs": when UNIT (default hvnode-ready.service)
+became active and the three units of its critical chain (systemd-analyze critical-chain) that
+took longest. "hvnode-node ready" starts it by itself with hvnode.selftest (the boot bench reads
+the line).
+
+  --unit UNIT  the unit whose chain is printed
+  --stdout     print to standard output only`,
+      options: { unit: { type: 'string' }, stdout: { type: 'boolean' } },
+      run: async ({ values }) => {
+        const unit = typeof values.unit === 'string' ? values.unit : 'hvnode-ready.service';
+        if (!/^[\w@.:-]+$/.test(unit))
+          throw dataError(
+            `--unit: "${unit}" is not a unit name`,
+            'hvnode-node critical-chain',
+            'e.g. hvnode-ready.service',
+          );
+        await runTool('systemctl', ['is-system-running', '--wait'], {
+          signal: AbortSignal.timeout(300_000),
+        }).catch(
+          () => undefined, // "degraded" exits non-zero: the boot has finished all the same
+        );
+        const out = await runTool('systemd-analyze', ['critical-chain', '--no-pager', unit]);
+        const line = criticalChainLine(parseCriticalChain(out));
+        const written = values.stdout ? [] : announce(line, activeConsoles());
+        if (values.stdout || written.length === 0 || !process.stdout.isTTY) process.stdout.write(`${line}\n`);
         return ExitCode.ok;
       },
     },

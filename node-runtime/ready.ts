@@ -62,11 +62,22 @@ export function wantsSelftest(cmdline: string | CmdlineResult): boolean {
 export interface SelftestProbe {
   /** Runs a command, returns its exit status and standard output. */
   run: (cmd: string, args: string[]) => { status: number | null; stdout: string };
+  /** /proc/meminfo's text (default: read it). */
+  meminfo?: () => string;
+}
+
+/** Memory in use as `free` (procps 4) counts it: MemTotal - MemAvailable, in MiB; undefined when unknown. */
+export function memUsedMiB(meminfo: string): number | undefined {
+  const kib = (key: string) =>
+    Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(meminfo)?.[1] ?? Number.NaN);
+  const used = (kib('MemTotal') - kib('MemAvailable')) / 1024;
+  return Number.isFinite(used) ? Math.round(used) : undefined;
 }
 
 /**
- * One line that says whether the hypervisor works: libvirtd's state as systemd sees it and
- * the version qemu-system-x86_64 reports, e.g. `hvnode: selftest libvirtd=active qemu=7.2.15`.
+ * One line that says whether the hypervisor works: libvirtd's state as systemd sees it, the
+ * version qemu-system-x86_64 reports and the memory in use (the services are up by then), e.g.
+ * `hvnode: selftest libvirtd=active qemu=7.2.15 mem_used_mib=231 hostname=n1 slot=none`.
  */
 export function selftestLine(
   probe: SelftestProbe,
@@ -77,5 +88,64 @@ export function selftestLine(
   const q = probe.run('qemu-system-x86_64', ['--version']);
   const version = q.status === 0 ? /version\s+(\S+)/.exec(q.stdout)?.[1] : undefined;
   const slot = readCmdline(cmdline).kernel.slot ?? 'none';
-  return `hvnode: selftest libvirtd=${libvirtd.split('\n')[0]} qemu=${version ?? 'missing'} hostname=${host} slot=${slot}`;
+  let meminfo = '';
+  try {
+    meminfo = (probe.meminfo ?? (() => readFileSync('/proc/meminfo', 'utf8')))();
+  } catch {
+    // unknown: said as such
+  }
+  const mem = memUsedMiB(meminfo) ?? 'unknown';
+  return `hvnode: selftest libvirtd=${libvirtd.split('\n')[0]} qemu=${version ?? 'missing'} mem_used_mib=${mem} hostname=${host} slot=${slot}`;
+}
+
+/** A unit on systemd-analyze's critical chain: when it became active and how long it took (seconds). */
+export interface ChainUnit {
+  unit: string;
+  at?: number;
+  took?: number;
+}
+
+/** systemd's spans: "1min 2.345s", "123ms", "5.6s". */
+export function parseSpan(text: string): number | undefined {
+  const scale: Record<string, number> = { h: 3600, min: 60, s: 1, ms: 1e-3, us: 1e-6 };
+  let total = 0;
+  let any = false;
+  for (const m of text.matchAll(/(\d+(?:\.\d+)?)(h|min|ms|us|s)\b/g)) {
+    total += Number(m[1]) * (scale[m[2] as string] as number);
+    any = true;
+  }
+  return any ? Math.round(total * 1000) / 1000 : undefined;
+}
+
+/** The units of `systemd-analyze critical-chain UNIT` output, the asked-for unit first. */
+export function parseCriticalChain(text: string): ChainUnit[] {
+  const units: ChainUnit[] = [];
+  for (const line of text.split('\n')) {
+    const span = String.raw`((?:\d+(?:\.\d+)?(?:h|min|ms|us|s)\b ?)+)`;
+    const m = new RegExp(
+      String.raw`^[\s└─│├]*([\w@.:\\-]+\.[a-z]+)(?:\s+@${span})?(?:\s*\+${span})?\s*$`,
+    ).exec(line);
+    if (!m?.[1] || line.startsWith('The time')) continue;
+    units.push({
+      unit: m[1],
+      at: m[2] ? parseSpan(m[2]) : undefined,
+      took: m[3] ? parseSpan(m[3]) : undefined,
+    });
+  }
+  return units;
+}
+
+/**
+ * `hvnode: critical-chain hvnode-ready.service@31.2s top: libvirtd.service+4.1s …`: when the
+ * ready unit became active and the `top` units of its critical chain that took longest.
+ */
+export function criticalChainLine(units: ChainUnit[], top = 3): string {
+  const [head] = units;
+  const slow = units
+    .filter((u) => u.took !== undefined)
+    .sort((a, b) => (b.took as number) - (a.took as number))
+    .slice(0, top)
+    .map((u) => `${u.unit}+${u.took}s`);
+  const at = head?.at !== undefined ? `@${head.at}s` : '';
+  return `hvnode: critical-chain ${head?.unit ?? 'unknown'}${at} top: ${slow.join(' ') || 'none'}`;
 }

@@ -152,6 +152,14 @@ async function incremental(ctx: BenchContext): Promise<Row[]> {
         ),
     );
     const fraction = timing.median / full.wall;
+    // the same image in one squashfs: how much the layers cost in size (the issue allows 3%)
+    ctx.say('single-layer build of the same profile (same cache)');
+    const single = await hvnodeBuild(profile, join(dir, 'out-single'), cache, join(dir, 'tmp'), [
+      '--single-layer',
+    ]);
+    const layered = last.report;
+    const smaller = 1 - single.report.isoBytes / layered.isoBytes;
+    const layerText = (layered.layers ?? []).map((l) => `${l.name} ${fmtMiB(l.bytes)}`).join(' + ');
     return [
       timedRow('incremental', 'full build (empty stage cache)', summarize([full.wall]), {
         notes: cacheSummary(full.report) ?? 'no per-stage cache status in build-report.json',
@@ -163,6 +171,15 @@ async function incremental(ctx: BenchContext): Promise<Row[]> {
         notes: `${(fraction * 100).toFixed(0)}% of full; ${cacheSummary(last.report) ?? 'no per-stage cache status'}`,
         data: { fraction, stages: last.report.stages },
       }),
+      {
+        section: 'incremental',
+        what: 'ISO size: layered vs --single-layer',
+        status: 'ok',
+        compare: 'single layer ≤ 3% smaller',
+        met: smaller <= 0.03,
+        notes: `layered ${fmtMiB(layered.isoBytes)} (${layerText}); single ${fmtMiB(single.report.isoBytes)} (${(smaller * 100).toFixed(1)}% smaller), built in ${fmtSeconds(single.wall)} s`,
+        data: { layered: layered.isoBytes, single: single.report.isoBytes, layers: layered.layers },
+      },
     ];
   } finally {
     removeTree(dir);

@@ -23,6 +23,8 @@ export interface StageEntry {
 export interface HvBuildReport {
   iso: string;
   isoBytes: number;
+  /** The squashfs layers, bottom first (one with --single-layer). */
+  layers: { name: string; bytes: number }[];
   seconds: number;
   stages: StageEntry[];
 }
@@ -39,12 +41,26 @@ export async function hvnodeBuild(
   out: string,
   cache: string,
   tmp: string,
+  extraArgs: string[] = [],
 ): Promise<HvBuild> {
   if (existsSync(out)) removeTree(out);
   const { seconds, value } = await timeOnce(() =>
     execa(
       'node',
-      [HVNODE, 'build', '--profile', profile, '--out', out, '--cache', cache, '--tmpdir', tmp, '--json'],
+      [
+        HVNODE,
+        'build',
+        '--profile',
+        profile,
+        '--out',
+        out,
+        '--cache',
+        cache,
+        '--tmpdir',
+        tmp,
+        '--json',
+        ...extraArgs,
+      ],
       {
         cwd: REPO_DIR,
         reject: false,

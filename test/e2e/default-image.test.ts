@@ -57,7 +57,8 @@ test('e2e: the default image is minimized, carries its manifests, and boots with
     serialLog: join(base, 'serial.log'),
     memoryMiB: 2048,
     deadlineSeconds: 600,
-    alsoWaitFor: /hvnode: selftest /,
+    // last of all: the ready unit's critical chain, once the boot has finished
+    alsoWaitFor: /hvnode: critical-chain /,
   });
   t.deepEqual(boot.readyLines, ['hvnode: ready 0.1.0 live']);
   // the selftest line follows the ready line
@@ -72,6 +73,12 @@ test('e2e: the default image is minimized, carries its manifests, and boots with
     /libvirtd=active qemu=\d+\.\d+/,
     'libvirtd is active and qemu-system-x86_64 --version works',
   );
+  t.regex(selftest, / mem_used_mib=\d+ /, 'the memory in use after the boot');
+  const chain = /hvnode: critical-chain .*/.exec(
+    visibleText(readFileSync(join(base, 'serial.log'), 'utf8')),
+  )?.[0];
+  t.regex(chain ?? '', /^hvnode: critical-chain hvnode-ready\.service@[\d.]+s top: \S+\+[\d.]+s/);
+  t.log(chain);
   t.true(existsSync(iso));
   t.log(
     `default ISO ${(report.isoBytes / 2 ** 20).toFixed(1)} MiB (${(report.isoBytes / 1e6).toFixed(1)} MB), build ${report.seconds} s, boot to ready ${boot.seconds} s; ${selftest}`,

@@ -8,7 +8,15 @@ import { parseCmdline } from '../../node-runtime/config/index.ts';
 import { liveRootDevice } from '../../node-runtime/install/disks.ts';
 import { installedBoot } from '../../node-runtime/install/upgrade.ts';
 import { isStateless } from '../../node-runtime/persist.ts';
-import { bootMode, selftestLine, wantsSelftest } from '../../node-runtime/ready.ts';
+import {
+  bootMode,
+  criticalChainLine,
+  memUsedMiB,
+  parseCriticalChain,
+  parseSpan,
+  selftestLine,
+  wantsSelftest,
+} from '../../node-runtime/ready.ts';
 
 test('stateless: the same flag words as every other flag, ovirt_stateless too, the later one wins', (t) => {
   for (const on of [
@@ -92,4 +100,59 @@ test("the boot's own arguments are kept for the bootloader, not reported as unkn
     'quiet',
   ]);
   t.deepEqual(r.errors, []);
+});
+
+test('the selftest line says the memory in use as free counts it (total - available)', (t) => {
+  const meminfo = 'MemTotal:        2030000 kB\nMemFree:          900000 kB\nMemAvailable:    1780000 kB\n';
+  t.is(memUsedMiB(meminfo), 244);
+  t.is(memUsedMiB('MemTotal: 1 kB\n'), undefined, 'no MemAvailable: unknown, not a number');
+  const line = selftestLine({ run: () => ({ status: 1, stdout: '' }), meminfo: () => meminfo }, '', 'n1');
+  t.regex(line, / mem_used_mib=244 hostname=n1 slot=none$/);
+  const unreadable = selftestLine(
+    {
+      run: () => ({ status: 1, stdout: '' }),
+      meminfo: () => {
+        throw new Error('ENOENT');
+      },
+    },
+    '',
+    'n1',
+  );
+  t.regex(unreadable, / mem_used_mib=unknown /);
+});
+
+test('the critical chain: when the ready unit came up and the three slowest units on its chain', (t) => {
+  // systemd-analyze critical-chain hvnode-ready.service, as systemd 252 prints it
+  const out = [
+    'The time when unit became active or started is printed after the "@" character.',
+    'The time the unit took to start is printed after the "+" character.',
+    '',
+    'hvnode-ready.service @31.203s +5.702s',
+    '└─libvirtd.service @27.001s +4.100s',
+    '  └─network.target @26.9s',
+    '    └─systemd-networkd.service @25.7s +1.2s',
+    '      └─systemd-udevd.service @1min 2.5s +850ms',
+    '        └─basic.target @20s',
+  ].join('\n');
+  const units = parseCriticalChain(out);
+  t.deepEqual(
+    units.map((u) => u.unit),
+    [
+      'hvnode-ready.service',
+      'libvirtd.service',
+      'network.target',
+      'systemd-networkd.service',
+      'systemd-udevd.service',
+      'basic.target',
+    ],
+  );
+  t.is(units[4]?.at, 62.5);
+  t.is(units[4]?.took, 0.85);
+  t.is(
+    criticalChainLine(units),
+    'hvnode: critical-chain hvnode-ready.service@31.203s top: hvnode-ready.service+5.702s libvirtd.service+4.1s systemd-networkd.service+1.2s',
+  );
+  t.is(criticalChainLine([]), 'hvnode: critical-chain unknown top: none');
+  t.is(parseSpan('2min 3.5s'), 123.5);
+  t.is(parseSpan('none'), undefined);
 });

@@ -69,21 +69,26 @@ test('hvnode.selftest asks for a second line with libvirtd state, the QEMU versi
           ? { status: 0, stdout: 'active\n' }
           : { status: 0, stdout: 'QEMU emulator version 7.2.15 (Debian 1:7.2+dfsg-7+deb12u13)\nCopyright\n' };
       },
+      meminfo: () => 'MemTotal:        2000000 kB\nMemAvailable:    1795200 kB\n',
     },
     'root=live:UUID=1 hvnode.slot=RootBackup hvnode.esp=ABCD-1234',
     'node1.example.com',
   );
-  t.is(line, 'hvnode: selftest libvirtd=active qemu=7.2.15 hostname=node1.example.com slot=RootBackup');
+  t.is(
+    line,
+    'hvnode: selftest libvirtd=active qemu=7.2.15 mem_used_mib=200 hostname=node1.example.com slot=RootBackup',
+  );
   t.deepEqual(calls, ['systemctl is-active libvirtd.service', 'qemu-system-x86_64 --version']);
   t.is(
     selftestLine(
       {
         run: (cmd) =>
           cmd === 'systemctl' ? { status: 3, stdout: 'failed\n' } : { status: null, stdout: '' },
+        meminfo: () => '',
       },
       'root=live:CDLABEL=X',
       'hvnode',
     ),
-    'hvnode: selftest libvirtd=failed qemu=missing hostname=hvnode slot=none',
+    'hvnode: selftest libvirtd=failed qemu=missing mem_used_mib=unknown hostname=hvnode slot=none',
   );
 });
