@@ -106,9 +106,8 @@ hvnode.selftest on the kernel command line, a second line follows:
       help: `Usage: hvnode-node critical-chain [--stdout] [--unit UNIT]
 
 Waits (up to 5 minutes) until systemd says the boot has finished, then prints one line:
-"hvnode: critical-chain UNIT@T top: A+Xs B+Ys C+Zs": when UNIT (default hvnode-ready.service)
-became active and the three units of its critical chain (systemd-analyze critical-chain) that
-took longest. "hvnode-node ready" starts it by itself with hvnode.selftest (the boot bench reads
+"hvnode: critical-chain UNIT top: A+Xs B+Ys C+Zs": the three units of the critical chain of
+UNIT (default hvnode-ready.service; systemd-analyze critical-chain) that took longest. "hvnode-node ready" starts it by itself with hvnode.selftest (the boot bench reads
 the line).
 
   --unit UNIT  the unit whose chain is printed
@@ -197,7 +196,7 @@ Data2). The medium the node booted from is never used.
 A disk that holds anything (a partition table, a file system, LVM) is refused unless the
 command line says "reinstall" (or "firstboot"); "uninstall" wipes the storage_init disks.
 
-Then the image the node runs (kernel, initramfs, squashfs from the medium it booted from)
+Then the image the node runs (kernel, initramfs and image layers from the medium it booted from)
 goes into Root, GRUB into the EFI system partition and the BIOS boot partition (one menu for
 BIOS and UEFI boots, with the command line's crashkernel=, console= and unknown arguments),
 the settings (hostname, adminpw/rootpw, network, DNS, NTP, ssh, syslog, netconsole, collectd,

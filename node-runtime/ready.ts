@@ -117,14 +117,17 @@ export function parseSpan(text: string): number | undefined {
   return any ? Math.round(total * 1000) / 1000 : undefined;
 }
 
-/** The units of `systemd-analyze critical-chain UNIT` output, the asked-for unit first. */
+/**
+ * The units of `systemd-analyze critical-chain UNIT` output, the asked-for unit first (it has
+ * only its +time); the tree is drawn with └─ in a UTF-8 locale, with `- otherwise (a service).
+ */
 export function parseCriticalChain(text: string): ChainUnit[] {
+  const span = String.raw`((?:\d+(?:\.\d+)?(?:h|min|ms|us|s)\b ?)+)`;
+  const tree = String.raw`[\s└─│├|\x60-]*`;
+  const unit = new RegExp(String.raw`^${tree}([\w@.:\\-]+\.[a-z]+)(?:\s+@${span})?(?:\s*\+${span})?\s*$`);
   const units: ChainUnit[] = [];
   for (const line of text.split('\n')) {
-    const span = String.raw`((?:\d+(?:\.\d+)?(?:h|min|ms|us|s)\b ?)+)`;
-    const m = new RegExp(
-      String.raw`^[\s└─│├]*([\w@.:\\-]+\.[a-z]+)(?:\s+@${span})?(?:\s*\+${span})?\s*$`,
-    ).exec(line);
+    const m = unit.exec(line);
     if (!m?.[1] || line.startsWith('The time')) continue;
     units.push({
       unit: m[1],

@@ -153,6 +153,17 @@ test('the critical chain: when the ready unit came up and the three slowest unit
     'hvnode: critical-chain hvnode-ready.service@31.203s top: hvnode-ready.service+5.702s libvirtd.service+4.1s systemd-networkd.service+1.2s',
   );
   t.is(criticalChainLine([]), 'hvnode: critical-chain unknown top: none');
+  // as a service prints it: no UTF-8 locale, so the tree is ASCII; the unit asked for has only +time
+  const ascii = [
+    'hvnode-ready.service +12.612s',
+    '`-libvirtd.service @40.1s +3.3s',
+    '  `-network.target @39.9s',
+    '    `-systemd-networkd.service @30.2s +9.7s',
+  ].join('\n');
+  t.is(
+    criticalChainLine(parseCriticalChain(ascii)),
+    'hvnode: critical-chain hvnode-ready.service top: hvnode-ready.service+12.612s systemd-networkd.service+9.7s libvirtd.service+3.3s',
+  );
   t.is(parseSpan('2min 3.5s'), 123.5);
   t.is(parseSpan('none'), undefined);
 });
