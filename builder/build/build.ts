@@ -30,6 +30,7 @@ import {
   isAlive,
   LAYERS_DIR,
   LAYERS_FILE,
+  NET_INITRD,
   Report,
   replaceFile,
   TOP_LAYER,
@@ -53,6 +54,7 @@ import type { BuildContext } from './context.ts';
 
 export { removeTree };
 
+import { LOCAL_INITRD_RECIPE, makeLocalInitrds, writeNetInitrd } from '../iso/initrd.ts';
 import { makeIso, makeSquashfs, stageIsoTree } from '../iso/iso.ts';
 import { parseKickstart } from '../kickstart/index.ts';
 import { loadProfile } from '../kickstart/profile.ts';
@@ -267,6 +269,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
           // no stage cache for dnf yet: its repositories' metadata digest is not wired
           entry.cache = 'off';
           await buildRootfsDnf(ctx, dnf.plan, ownRootfs);
+          await makeLocalInitrds(ctx, ownRootfs);
           return undefined;
         }
         const plan = (apt as NonNullable<typeof apt>).plan;
@@ -278,6 +281,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
           return key;
         }
         await buildRootfs(ctx, plan, ownRootfs);
+        await makeLocalInitrds(ctx, ownRootfs);
         if (key) await cache.store('rootfs', key, ownRootfs);
         return key;
       },
@@ -303,7 +307,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
       await installRuntime(ctx, root);
       await applyCommands(ctx, root);
     });
-    const { kernelVersion } = await stage('bootloader', () => stageIsoTree(ctx, root, liveRoot));
+    const { kernelVersion, netInitrd } = await stage('bootloader', () => stageIsoTree(ctx, root, liveRoot));
     await stage(
       'post',
       () => runPostScripts(ctx, root, liveRoot),
@@ -324,6 +328,18 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
       }),
     );
     (stages.at(-1) as StageReport).bytes = manifests.files.reduce((n, f) => n + statSync(f).size, 0);
+    // what an HTTP boot adds to the local initramfs: stored if the image lacks it, else listed
+    if (netInitrd)
+      await stage(
+        'netboot',
+        async () => {
+          const net = await writeNetInitrd(ctx, root, liveRoot, netInitrd.full, netInitrd.local);
+          opts.say(
+            `network initramfs: ${(net.stored / 2 ** 20).toFixed(1)} MiB stored, ${(net.listed / 2 ** 20).toFixed(1)} MiB taken from the image`,
+          );
+        },
+        () => statSync(join(liveRoot, NET_INITRD)).size,
+      );
     const layersDir = join(liveRoot, LAYERS_DIR);
     const layers = baseLayer ? [BASE_LAYER, TOP_LAYER] : [BASE_LAYER];
     if (baseLayer) {
@@ -421,8 +437,9 @@ async function rootfsKey(ctx: BuildContext, plan: AptPlan): Promise<string | und
     metadata,
     mmdebstrap,
     dracut: hashFolder(join(ctx.repoDir, 'builder', 'dracut')),
-    // how the stage runs mmdebstrap (options and hooks)
+    // how the stage runs mmdebstrap (options and hooks) and makes the local initramfs
     recipe: hashInputs(readFileSync(join(ctx.repoDir, 'builder', 'rootfs', 'apt.ts'), 'utf8')),
+    localInitrd: LOCAL_INITRD_RECIPE,
     epoch: ctx.env.SOURCE_DATE_EPOCH,
   });
 }

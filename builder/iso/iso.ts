@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { bootEntries, grubConfig, HvError, isolinuxConfig, run } from '../../common/index.ts';
 import type { BuildContext } from '../build/context.ts';
 import { makeFatImage, makeGrubImage } from './grub.ts';
+import { localInitrdName } from './initrd.ts';
 
 export const ISOLINUX_DIR = '/usr/lib/ISOLINUX';
 export const SYSLINUX_BIOS_DIR = '/usr/lib/syslinux/modules/bios';
@@ -24,7 +25,13 @@ export function compareKernelVersions(a: string, b: string): number {
   return 0;
 }
 
-export function findKernel(root: string): { version: string; vmlinuz: string; initrd: string } {
+export function findKernel(root: string): {
+  version: string;
+  vmlinuz: string;
+  initrd: string;
+  /** The initramfs without the network (see initrd.ts), when the rootfs stage made one. */
+  localInitrd?: string;
+} {
   const boot = join(root, 'boot');
   const versions = (existsSync(boot) ? readdirSync(boot) : [])
     .filter((f) => f.startsWith('vmlinuz-'))
@@ -42,7 +49,13 @@ export function findKernel(root: string): { version: string; vmlinuz: string; in
       hint: 'dracut and dracut-live must be in %packages (kickstarts/partials/common-pkgs.ks.hbs)',
     });
   }
-  return { version, vmlinuz: join(boot, `vmlinuz-${version}`), initrd };
+  const local = join(boot, localInitrdName(version));
+  return {
+    version,
+    vmlinuz: join(boot, `vmlinuz-${version}`),
+    initrd,
+    localInitrd: existsSync(local) ? local : undefined,
+  };
 }
 
 export function kernelArgs(label: string, append: string | undefined): string {
@@ -101,12 +114,16 @@ export async function stageEfiBoot(
   });
 }
 
-/** Lays out the ISO tree (LIVE_ROOT) with the bootloader, kernel and initramfs, as livecd-creator did before %post. */
+/**
+ * Lays out the ISO tree (LIVE_ROOT) with the bootloader, kernel and initramfs, as livecd-creator
+ * did before %post. The ISO gets the local initramfs when there is one; the network one is kept
+ * in the work tree for writeNetInitrd (the rules drop /boot from the image).
+ */
 export async function stageIsoTree(
   ctx: BuildContext,
   root: string,
   liveRoot: string,
-): Promise<{ kernelVersion: string }> {
+): Promise<{ kernelVersion: string; netInitrd?: { full: string; local: string } }> {
   const isolinux = join(liveRoot, 'isolinux');
   mkdirSync(isolinux, { recursive: true });
   mkdirSync(join(liveRoot, 'LiveOS'), { recursive: true });
@@ -125,7 +142,12 @@ export async function stageIsoTree(
   }
   const k = findKernel(root);
   copyFileSync(k.vmlinuz, join(isolinux, 'vmlinuz0'));
-  copyFileSync(k.initrd, join(isolinux, 'initrd0.img'));
+  copyFileSync(k.localInitrd ?? k.initrd, join(isolinux, 'initrd0.img'));
+  let netInitrd: { full: string; local: string } | undefined;
+  if (k.localInitrd) {
+    netInitrd = { full: join(ctx.workdir, 'initrd-network.img'), local: join(isolinux, 'initrd0.img') };
+    copyFileSync(k.initrd, netInitrd.full);
+  }
   const bootloader = ctx.kickstart.commands.filter((c) => c.name === 'bootloader').at(-1);
   const append = typeof bootloader?.options.append === 'string' ? bootloader.options.append : undefined;
   const timeout =
@@ -139,7 +161,7 @@ export async function stageIsoTree(
   };
   writeFileSync(join(isolinux, 'isolinux.cfg'), isolinuxConfig(menu));
   await stageEfiBoot(ctx, liveRoot, menu);
-  return { kernelVersion: k.version };
+  return { kernelVersion: k.version, netInitrd };
 }
 
 export async function makeSquashfs(ctx: BuildContext, root: string, image: string): Promise<void> {

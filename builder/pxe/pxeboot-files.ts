@@ -1,8 +1,7 @@
 // The pieces of a PXE boot tree that are plain text or bytes: what the ISO's isolinux menu says,
-// the pxelinux menu and the iPXE script made from it, and the newc cpio that carries the ISO
-// inside the initrd (as livecd-iso-to-pxeboot did).
+// the pxelinux menu and the iPXE script made from it (the newc cpio that carries the ISO inside
+// the initrd, as livecd-iso-to-pxeboot did, is written by common/cpio.ts).
 
-import { createReadStream } from 'node:fs';
 import { bootEntries, readLiveBoot, syslinuxConfig } from '../../common/index.ts';
 
 /** What iso-to-pxeboot needs from the ISO's isolinux.cfg. */
@@ -84,36 +83,4 @@ export function ipxeScript(menu: IsoMenu, p: { isoName: string; baseUrl: string 
     'shell',
   ];
   return `${head.join('\n')}\n\n${body.join('\n\n')}\n\n${tail.join('\n')}\n`;
-}
-
-/** newc sizes are 8 hex digits. */
-export const CPIO_MAX_FILE = 0xffffffff;
-
-function pad4(n: number): Buffer {
-  return Buffer.alloc((4 - (n % 4)) % 4);
-}
-
-/** One newc ("070701") header followed by the NUL-terminated name, padded to 4 bytes. */
-export function newcHeader(p: {
-  name: string;
-  mode: number;
-  size: number;
-  mtime: number;
-  ino: number;
-}): Buffer {
-  const name = Buffer.from(`${p.name}\0`);
-  const fields = [p.ino, p.mode, 0, 0, 1, p.mtime, p.size, 0, 0, 0, 0, name.length, 0];
-  const head = Buffer.from(`070701${fields.map((f) => f.toString(16).padStart(8, '0')).join('')}`);
-  return Buffer.concat([head, name, pad4(head.length + name.length)]);
-}
-
-/** A newc archive holding one regular file (mode 0644), read as a stream. */
-export async function* cpioOfFile(
-  file: string,
-  p: { name: string; size: number; mtime: number },
-): AsyncGenerator<Buffer> {
-  yield newcHeader({ name: p.name, mode: 0o100644, size: p.size, mtime: p.mtime, ino: 1 });
-  for await (const chunk of createReadStream(file)) yield chunk as Buffer;
-  yield pad4(p.size);
-  yield newcHeader({ name: 'TRAILER!!!', mode: 0, size: 0, mtime: 0, ino: 0 });
 }

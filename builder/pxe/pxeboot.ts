@@ -1,13 +1,16 @@
 // `hvnode iso-to-pxeboot`: make a PXE boot tree from a live ISO, as livecd-iso-to-pxeboot did.
 // DIR/tftpboot: pxelinux with the ISO's menu, the kernel, and the initrd with the whole ISO
 // appended as a gzip'd newc cpio (dracut loop-mounts /<iso-name>). DIR/http: the same kernel,
-// the plain initrd, the image's layers and an iPXE script: dracut's livenet fetches the base
-// layer (squashfs.img), the hvnode-live module the list (`layers`, when the ISO has one) and the
-// others beside it.
+// the initrd with network support, the image's layers and an iPXE script: dracut's livenet
+// fetches the base layer (squashfs.img), the hvnode-live module the list (`layers`, when the ISO
+// has one) and the others beside it. The ISO's initrd0.img is the local one when the ISO has
+// isolinux/initrd0-net.img: the http/ initrd is then it + that + a cpio of the image's files
+// that initrd0-net.list names (common/netboot.ts); an older ISO's initrd has network support.
 // The tree is built in a sibling temp folder and renamed into place: never half-written.
 
 import {
   copyFileSync,
+  createReadStream,
   createWriteStream,
   existsSync,
   mkdirSync,
@@ -26,7 +29,10 @@ import { constants, createGzip } from 'node:zlib';
 import {
   BASE_LAYER,
   type Command,
+  CPIO_MAX_FILE,
   checkOutDir,
+  cpioOfFile,
+  cpioOfTree,
   dataError,
   ExitCode,
   extractFromIso,
@@ -34,20 +40,22 @@ import {
   LAYERS_DIR,
   LAYERS_FILE,
   listIsoFiles,
+  NET_INITRD,
+  NET_INITRD_LIST,
   parseLayers,
+  parseNetList,
   requireTools,
   withInterrupt,
 } from '../../common/index.ts';
 import { SYSLINUX_BIOS_DIR, SYSLINUX_MODULES } from '../iso/iso.ts';
 import {
-  CPIO_MAX_FILE,
-  cpioOfFile,
   type IsoMenu,
   ipxeScript,
   PLACEHOLDER_URL,
   parseIsolinuxConfig,
   pxelinuxConfig,
 } from './pxeboot-files.ts';
+import { extractMergedFiles } from './pxeboot-net.ts';
 
 const WHERE = 'hvnode iso-to-pxeboot';
 export const PXELINUX_DIR = '/usr/lib/PXELINUX';
@@ -145,17 +153,66 @@ function copyPxelinux(tftpboot: string): void {
   }
 }
 
+/** The time of the cpio members made here: SOURCE_DATE_EPOCH, or the ISO's. */
+function cpioTime(iso: string): number {
+  const epoch = Number(process.env.SOURCE_DATE_EPOCH);
+  return Number.isFinite(epoch) && epoch > 0 ? epoch : Math.floor(statSync(iso).mtimeMs / 1000);
+}
+
 /** Appends the ISO to the initrd as a gzip'd newc cpio member named /<isoName>. */
 async function appendIso(initrd: string, iso: string, isoName: string, signal?: AbortSignal): Promise<void> {
   const st = statSync(iso);
-  const epoch = Number(process.env.SOURCE_DATE_EPOCH);
-  const mtime = Number.isFinite(epoch) && epoch > 0 ? epoch : Math.floor(st.mtimeMs / 1000);
+  const mtime = cpioTime(iso);
   await pipeline(
     Readable.from(cpioOfFile(iso, { name: `/${isoName}`, size: st.size, mtime })),
     // the ISO is mostly squashfs (already compressed): the fastest level loses nothing
     createGzip({ level: constants.Z_BEST_SPEED }),
     createWriteStream(initrd, { flags: 'a' }),
     { signal },
+  );
+}
+
+/**
+ * Makes `initrd` (the ISO's local one) boot over the network when the ISO has the network part:
+ * appends initrd0-net.img, then a gzip'd cpio of the image files initrd0-net.list names, taken
+ * from the layers (in http/, bottom first). An older ISO (no initrd0-net.img) is left as it is.
+ */
+async function appendNetwork(
+  o: PxebootOptions,
+  files: Map<string, number>,
+  initrd: string,
+  layers: string[],
+  work: string,
+): Promise<void> {
+  if (!files.has(`/${NET_INITRD}`)) return;
+  if (!files.has(`/${NET_INITRD_LIST}`))
+    throw dataError(
+      `${o.iso} has /${NET_INITRD} but no /${NET_INITRD_LIST}`,
+      WHERE,
+      'rebuild the ISO with "hvnode build"',
+    );
+  const [net, list, tree] = [
+    join(work, 'initrd0-net.img'),
+    join(work, 'initrd0-net.list'),
+    join(work, 'tree'),
+  ];
+  await extract(
+    o.iso,
+    [
+      [`/${NET_INITRD}`, net],
+      [`/${NET_INITRD_LIST}`, list],
+    ],
+    o.signal,
+  );
+  const origin = `${o.iso}:/${NET_INITRD_LIST}`;
+  const paths = parseNetList(readFileSync(list, 'utf8'), origin);
+  await extractMergedFiles(layers, paths, tree, { origin, work, where: WHERE, signal: o.signal });
+  await pipeline(createReadStream(net), createWriteStream(initrd, { flags: 'a' }), { signal: o.signal });
+  await pipeline(
+    Readable.from(cpioOfTree(tree, paths, { mtime: cpioTime(o.iso) })),
+    createGzip({ level: 6 }),
+    createWriteStream(initrd, { flags: 'a' }),
+    { signal: o.signal },
   );
 }
 
@@ -220,7 +277,15 @@ async function buildTree(
     o.signal,
   );
   copyFileSync(join(tftp, 'vmlinuz0'), join(http, 'vmlinuz0'));
+  // the TFTP initrd boots the ISO it carries: the local initrd is enough
   copyFileSync(join(http, 'initrd0.img'), join(tftp, 'initrd0.img'));
+  const work = join(tmp, 'net-work');
+  try {
+    const layerFiles = layers.map(([, dest]) => dest);
+    await appendNetwork(o, files, join(http, 'initrd0.img'), layerFiles, work);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
   await appendIso(join(tftp, 'initrd0.img'), o.iso, isoName, o.signal);
   copyPxelinux(tftp);
   writeFileSync(join(tftp, 'pxelinux.cfg', 'default'), pxelinuxConfig(menu, isoName));
@@ -294,10 +359,14 @@ DIR/tftpboot/  serve it over TFTP (DHCP filename pxelinux.0): pxelinux.0 and its
                the whole ISO appended as a gzip'd cpio (the node holds the ISO in RAM: give it
                at least 2 GiB)
 DIR/http/      for large deployments: serve it over HTTP at URL and chain URL/boot.ipxe from
-               iPXE: vmlinuz0, the ISO's own initrd0.img, boot.ipxe and the image's layers:
-               squashfs.img (fetched by dracut's livenet: root=live:URL/squashfs.img ip=dhcp
-               rd.neednet=1) and, when the ISO has LiveOS/layers, that list (as layers) and
-               the other layers it names (fetched by the initramfs from beside squashfs.img)
+               iPXE: vmlinuz0, initrd0.img, boot.ipxe and the image's layers: squashfs.img
+               (fetched by dracut's livenet: root=live:URL/squashfs.img ip=dhcp rd.neednet=1)
+               and, when the ISO has LiveOS/layers, that list (as layers) and the other layers
+               it names (fetched by the initramfs from beside squashfs.img). initrd0.img is the
+               ISO's local initrd (no network support) followed by the network part:
+               isolinux/initrd0-net.img and a gzip'd cpio of the image files that
+               isolinux/initrd0-net.list names, taken from the layers (topmost wins); an older
+               ISO without initrd0-net.img has network support in its own initrd, used as it is
 
 DIR is written in full or not at all (built beside it, then renamed into place).
 
@@ -319,8 +388,11 @@ export const isoToPxebootCommand: Command = {
   exitStatus: [
     [0, 'the tree is written'],
     [1, 'a tool failed (nothing is left behind)'],
-    [2, 'xorriso, cpio or pxelinux is missing'],
-    [65, 'not a live ISO, a bad --http-url, or DIR exists (without --force)'],
+    [2, 'xorriso, unsquashfs or pxelinux is missing (or, not as root, an opaque folder in a layer)'],
+    [
+      65,
+      'not a live ISO, a network list naming a file the layers lack or delete, a bad --http-url, or DIR exists (without --force)',
+    ],
   ],
   options: {
     out: { type: 'string', short: 'o' },

@@ -1,11 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import {
+  chmodSync,
   existsSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,13 +21,21 @@ import { kernelArgs } from '../../builder/iso/iso.ts';
 import {
   httpArgs,
   ipxeScript,
-  newcHeader,
   PLACEHOLDER_URL,
   parseIsolinuxConfig,
   pxelinuxConfig,
 } from '../../builder/pxe/pxeboot-files.ts';
-import { BASE_LAYER, formatLayers, isolinuxConfig, TOP_LAYER } from '../../common/index.ts';
-import { cli, REPO, requireTools } from '../helpers/env.ts';
+import {
+  BASE_LAYER,
+  cpioOfTree,
+  formatLayers,
+  formatNetList,
+  isolinuxConfig,
+  newcHeader,
+  TOP_LAYER,
+} from '../../common/index.ts';
+import { cli, REPO, requireRoot, requireTools } from '../helpers/env.ts';
+import { LAYER_TOOLS } from '../helpers/layers.ts';
 
 const ISO_CFG = isolinuxConfig({
   title: 'hvnode-tiny 1.0',
@@ -370,4 +382,272 @@ test('usage errors and --help', async (t) => {
   const badName = await pxe([spaced, '--out', join(dir, 'o')]);
   t.is(badName.exitCode, 65);
   t.regex(badName.stderr, /cannot go on a kernel command line/);
+});
+
+// --- the network part of the http/ initrd (ISOs with isolinux/initrd0-net.img) ------------
+
+const KMOD = 'usr/lib/modules/6.1.0-test';
+const NET = `${KMOD}/kernel/drivers/net`;
+const LIBS = 'usr/lib/x86_64-linux-gnu';
+
+/** What a layer's tree holds: path → content, mode, a link, a whiteout or an opaque folder. */
+type Node =
+  | string
+  | { data: string; mode: number }
+  | { link: string }
+  | { dir: number; opaque?: true }
+  | 'whiteout';
+
+/** A squashfs layer of the given entries (parents first), made with mksquashfs at a fixed time. */
+async function squash(img: string, entries: Record<string, Node>): Promise<void> {
+  const tree = `${img}.tree`;
+  mkdirSync(tree, { recursive: true });
+  for (const [path, node] of Object.entries(entries)) {
+    const p = join(tree, path);
+    mkdirSync(dirname(p), { recursive: true });
+    if (node === 'whiteout') await execa('mknod', [p, 'c', '0', '0']);
+    else if (typeof node === 'string') writeFileSync(p, node);
+    else if ('data' in node) writeFileSync(p, node.data, { mode: node.mode });
+    else if ('link' in node) symlinkSync(node.link, p);
+    else {
+      mkdirSync(p, { recursive: true });
+      chmodSync(p, node.dir);
+      if (node.opaque) await execa('setfattr', ['-n', 'trusted.overlay.opaque', '-v', 'y', p]);
+    }
+  }
+  await execa('mksquashfs', [tree, img, '-quiet', '-noappend', '-no-progress', '-all-time', '1700000000']);
+  rmSync(tree, { recursive: true });
+}
+
+const BASE: Record<string, Node> = {
+  [KMOD]: { dir: 0o755 },
+  [`${NET}/e1000.ko`]: 'e1000 from the base',
+  [`${NET}/virtio_net.ko`]: 'virtio_net from the base',
+  [`${NET}/unlisted.ko`]: 'not listed',
+  [`${LIBS}/libcurl.so.4.8.0`]: { data: 'libcurl', mode: 0o755 },
+  [`${LIBS}/libcurl.so.4`]: { link: 'libcurl.so.4.8.0' },
+  'usr/lib/gone.so': 'deleted by the top',
+  'usr/share/replaced/old': 'hidden by the opaque folder',
+  lib: { link: 'usr/lib' },
+};
+
+const TOP: Record<string, Node> = {
+  [KMOD]: { dir: 0o700 },
+  [`${NET}/virtio_net.ko`]: { data: 'virtio_net from the top', mode: 0o600 },
+  [LIBS]: { dir: 0o750 }, // over the base's folder, whose files are taken from the base
+  'usr/sbin/net-helper': { data: '#!/bin/sh\n', mode: 0o4755 },
+  'usr/lib/gone.so': 'whiteout',
+  'usr/share/replaced': { dir: 0o755, opaque: true },
+  'usr/share/replaced/new': 'in the opaque folder',
+};
+
+const NET_LIST = [
+  `${NET}/e1000.ko`,
+  `${NET}/virtio_net.ko`,
+  `${LIBS}/libcurl.so.4`,
+  `${LIBS}/libcurl.so.4.8.0`,
+  'usr/sbin/net-helper',
+  'usr/share/replaced/new',
+];
+
+/** initrd0-net.img as the builder makes it: a zstd'd cpio of a tree. */
+async function netInitrd(dir: string): Promise<Buffer> {
+  const tree = join(dir, 'net.tree');
+  mkdirSync(join(tree, 'usr/sbin'), { recursive: true });
+  writeFileSync(join(tree, 'usr/sbin/dhclient'), 'dhclient', { mode: 0o755 });
+  const chunks: Buffer[] = [];
+  for await (const c of cpioOfTree(tree, ['usr/sbin/dhclient'], { mtime: 1700000000 })) chunks.push(c);
+  const r = await execa('zstd', ['-q', '-c'], { input: Buffer.concat(chunks), encoding: 'buffer' });
+  return Buffer.from(r.stdout);
+}
+
+/** A layered live ISO with the network part; `list` is initrd0-net.list (null: none). */
+async function makeNetIso(
+  dir: string,
+  name: string,
+  o: { list: string | null; top?: Record<string, Node>; layered?: boolean },
+): Promise<{ iso: string; files: Record<string, string | Buffer> }> {
+  const files: Record<string, string | Buffer> = {
+    ...liveFiles(),
+    'isolinux/initrd0-net.img': await netInitrd(dir),
+  };
+  delete files['LiveOS/squashfs.img'];
+  if (o.list !== null) files['isolinux/initrd0-net.list'] = o.list;
+  const layered = o.layered ?? true;
+  if (layered) files['LiveOS/layers'] = formatLayers([BASE_LAYER, TOP_LAYER]);
+  const tree = join(dir, `${name}.tree`);
+  await squash(join(tree, 'LiveOS', BASE_LAYER), BASE);
+  if (layered) await squash(join(tree, 'LiveOS', TOP_LAYER), o.top ?? TOP);
+  return { iso: await makeIso(dir, name, files), files };
+}
+
+function netTools(t: ExecutionContext): void {
+  tools(t);
+  requireRoot(t); // whiteouts and opaque folders (mknod, trusted.* xattrs)
+  requireTools(t, {
+    ...LAYER_TOOLS,
+    unsquashfs: 'squashfs-tools',
+    zstd: 'zstd',
+    cpio: 'cpio',
+    setfattr: 'attr',
+  });
+}
+
+/** path → "mode kind content" for everything below dir. */
+function describeTree(dir: string, rel = ''): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of readdirSync(join(dir, rel)).sort()) {
+    const p = rel ? `${rel}/${name}` : name;
+    const st = lstatSync(join(dir, p));
+    const mode = (st.mode & 0o7777).toString(8);
+    if (st.isDirectory()) {
+      out[p] = `${mode} dir`;
+      Object.assign(out, describeTree(dir, p));
+    } else if (st.isSymbolicLink()) out[p] = `link -> ${readlinkSync(join(dir, p))}`;
+    else out[p] = `${mode} file ${readFileSync(join(dir, p), 'utf8')}`;
+  }
+  return out;
+}
+
+test('http/initrd0.img = the local initrd + initrd0-net.img + the listed files of the merged layers', async (t) => {
+  netTools(t);
+  const dir = tempDir(t);
+  const list = formatNetList(NET_LIST);
+  const { iso, files } = await makeNetIso(dir, 'net-1.0.iso', { list });
+  const out = join(dir, 'pxe');
+  const r = await pxe([iso, '--out', out, '--json']);
+  t.is(r.exitCode, 0, r.stderr);
+  const paths = (JSON.parse(r.stdout) as { files: { path: string }[] }).files.map((f) => f.path);
+  t.deepEqual(
+    paths.filter((p) => p.startsWith('http/')),
+    [
+      'http/boot.ipxe',
+      'http/initrd0.img',
+      'http/layers',
+      'http/squashfs.img',
+      'http/top.img',
+      'http/vmlinuz0',
+    ],
+  );
+  const local = files['isolinux/initrd0.img'] as Buffer;
+  const net = files['isolinux/initrd0-net.img'] as Buffer;
+  const initrd = readFileSync(join(out, 'http/initrd0.img'));
+  t.deepEqual(initrd.subarray(0, local.length + net.length), Buffer.concat([local, net]));
+  // the rest: one gzip member holding a newc cpio of the listed files
+  const cpio = join(dir, 'image-files.cpio');
+  writeFileSync(cpio, gunzipSync(initrd.subarray(local.length + net.length)));
+  const unpacked = join(dir, 'unpacked');
+  mkdirSync(unpacked);
+  await execa('cpio', ['-idm', '--quiet', '-F', cpio], { cwd: unpacked });
+  t.deepEqual(describeTree(unpacked), {
+    usr: '755 dir',
+    'usr/lib': '755 dir',
+    'usr/lib/modules': '755 dir',
+    [KMOD]: '700 dir', // the top layer's folder
+    [`${KMOD}/kernel`]: '755 dir',
+    [`${KMOD}/kernel/drivers`]: '755 dir',
+    [NET]: '755 dir',
+    [`${NET}/e1000.ko`]: '644 file e1000 from the base',
+    [`${NET}/virtio_net.ko`]: '600 file virtio_net from the top',
+    [LIBS]: '750 dir', // the top layer's folder too
+    [`${LIBS}/libcurl.so.4`]: 'link -> libcurl.so.4.8.0',
+    [`${LIBS}/libcurl.so.4.8.0`]: '755 file libcurl',
+    'usr/sbin': '755 dir',
+    'usr/sbin/net-helper': '4755 file #!/bin/sh\n',
+    'usr/share': '755 dir',
+    'usr/share/replaced': '755 dir',
+    'usr/share/replaced/new': '644 file in the opaque folder',
+  });
+  // the TFTP initrd is the local one with the ISO (which carries its own root)
+  const tftp = readFileSync(join(out, 'tftpboot/initrd0.img'));
+  t.deepEqual(tftp.subarray(0, local.length), local);
+  t.deepEqual(readNewc(gunzipSync(tftp.subarray(local.length)))[0]?.data, readFileSync(iso));
+  t.deepEqual(
+    readdirSync(dir).filter((f) => f.includes('pxe')),
+    ['pxe'],
+  );
+});
+
+test('a single-layer ISO with the network part takes the listed files from squashfs.img', async (t) => {
+  netTools(t);
+  const dir = tempDir(t);
+  const list = formatNetList([`${NET}/virtio_net.ko`, `${LIBS}/libcurl.so.4`]);
+  const { iso, files } = await makeNetIso(dir, 'single.iso', { list, layered: false });
+  const out = join(dir, 'pxe');
+  const r = await pxe([iso, '--out', out]);
+  t.is(r.exitCode, 0, r.stderr);
+  const skip =
+    (files['isolinux/initrd0.img'] as Buffer).length + (files['isolinux/initrd0-net.img'] as Buffer).length;
+  const members = readNewc(gunzipSync(readFileSync(join(out, 'http/initrd0.img')).subarray(skip)));
+  t.deepEqual(
+    members.map((m) => m.name),
+    [
+      'usr',
+      'usr/lib',
+      'usr/lib/modules',
+      KMOD,
+      `${KMOD}/kernel`,
+      `${KMOD}/kernel/drivers`,
+      NET,
+      `${NET}/virtio_net.ko`,
+      LIBS,
+      `${LIBS}/libcurl.so.4`,
+    ],
+  );
+  t.is(members[7]?.data.toString(), 'virtio_net from the base');
+  t.is(members[9]?.data.toString(), 'libcurl.so.4.8.0');
+});
+
+test('a listed file the layers lack, deleted or hidden, or a bad list refuses the ISO; no DIR is left', async (t) => {
+  netTools(t);
+  const dir = tempDir(t);
+  const cases: [string | null, RegExp][] = [
+    [
+      formatNetList([...NET_LIST, `${NET}/missing.ko`]),
+      /net\.iso:\/isolinux\/initrd0-net\.list lists usr\/lib\/modules\/6\.1\.0-test\/kernel\/drivers\/net\/missing\.ko, which none of the image's layers holds \(squashfs\.img, top\.img\)/,
+    ],
+    [
+      `${NET}/e1000.ko\n../etc/shadow\n`,
+      /net\.iso:\/isolinux\/initrd0-net\.list:2: not a relative path inside the image: "\.\.\/etc\/shadow"/,
+    ],
+    [
+      formatNetList(['usr/lib/gone.so']),
+      /net\.iso:\/isolinux\/initrd0-net\.list lists usr\/lib\/gone\.so, which top\.img deletes \(a whiteout\)/,
+    ],
+    [
+      formatNetList(['usr/share/replaced/old']),
+      /lists usr\/share\/replaced\/old, which top\.img hides \(its folder usr\/share\/replaced is opaque\)/,
+    ],
+    [
+      formatNetList(['lib/x86_64-linux-gnu/libcurl.so.4']),
+      /lists lib\/x86_64-linux-gnu\/libcurl\.so\.4, but lib is not a folder in squashfs\.img/,
+    ],
+    [null, /net\.iso has \/isolinux\/initrd0-net\.img but no \/isolinux\/initrd0-net\.list/],
+  ];
+  for (const [list, message] of cases) {
+    const { iso } = await makeNetIso(dir, 'net.iso', { list });
+    const out = join(dir, 'pxe');
+    const r = await pxe([iso, '--out', out]);
+    t.is(r.exitCode, 65, String(list));
+    t.regex(r.stderr, message);
+    t.notRegex(r.stderr, /\n\s+at /);
+    t.false(existsSync(out));
+    t.deepEqual(
+      readdirSync(dir).filter((f) => f.includes('pxe')),
+      [],
+    );
+    rmSync(join(dir, 'net.iso.tree'), { recursive: true });
+    rmSync(iso);
+  }
+  // a whiteout over a folder deletes what is below it
+  const { iso } = await makeNetIso(dir, 'net.iso', {
+    list: formatNetList([`${LIBS}/libcurl.so.4.8.0`]),
+    top: { [LIBS]: 'whiteout' },
+  });
+  const r = await pxe([iso, '--out', join(dir, 'pxe')]);
+  t.is(r.exitCode, 65);
+  t.regex(
+    r.stderr,
+    /lists usr\/lib\/x86_64-linux-gnu\/libcurl\.so\.4\.8\.0, which top\.img deletes \(a whiteout over usr\/lib\/x86_64-linux-gnu\)/,
+  );
 });
