@@ -30,10 +30,13 @@ export function parseNetList(text: string, where: string): string[] {
   for (const [i, raw] of text.split('\n').entries()) {
     if (raw.startsWith('#') || raw.trim() === '') continue;
     if (!LISTED.test(raw))
-      throw new HvError(`${where}:${i + 1}: not a relative path inside the image: ${JSON.stringify(raw.slice(0, 120))}`, {
-        exitCode: 65,
-        hint: 'one path per line, relative to the image root (usr/lib/modules/...), without . or ..',
-      });
+      throw new HvError(
+        `${where}:${i + 1}: not a relative path inside the image: ${JSON.stringify(raw.slice(0, 120))}`,
+        {
+          exitCode: 65,
+          hint: 'one path per line, relative to the image root (usr/lib/modules/...), without . or ..',
+        },
+      );
     paths.push(raw);
   }
   return paths;
