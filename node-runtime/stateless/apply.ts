@@ -27,6 +27,19 @@ export interface ApplyResult {
   actions: string[];
 }
 
+/**
+ * Makes systemd-networkd read its .network files again: `networkctl reload`, which needs D-Bus;
+ * an image without it (the test profile has none) restarts the service through systemd's own
+ * socket instead (systemctl as root needs no bus).
+ */
+export async function reloadNetworkd(live: LiveActions): Promise<void> {
+  try {
+    await live.run('networkctl', ['reload']);
+  } catch {
+    await live.run('systemctl', ['try-restart', 'systemd-networkd.service']);
+  }
+}
+
 const isNetworkFile = (p: string) => p.startsWith('/etc/systemd/network/') || p === '/etc/resolv.conf';
 
 /** Services to restart (if they run) when one of their files changed. */
@@ -94,7 +107,7 @@ export async function applyConfig(
   const network = files.filter((f) => isNetworkFile(f.path));
   for (const f of network) write(f);
   if (network.some((f) => f.path.startsWith('/etc/systemd/network/')))
-    await act('networkctl reload', () => live?.run('networkctl', ['reload']));
+    await act('networkctl reload', () => (live ? reloadNetworkd(live) : undefined));
   for (const f of files.filter((x) => !isNetworkFile(x.path))) write(f);
   if (config.hostname) {
     // the kernel takes at most 64 characters: a longer FQDN gives its first label

@@ -9,7 +9,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../store/index.ts';
-import type { LiveActions } from './apply.ts';
+import { type LiveActions, reloadNetworkd } from './apply.ts';
 import { type DiscoverEnv, defaultRouteNic } from './discover.ts';
 
 export const BOOT_DHCP_FILE = '/run/systemd/network/90-hvnode-stateless-dhcp.network';
@@ -50,7 +50,7 @@ export async function ensureBootNetwork(
   if (!existsSync(file)) {
     mkdirSync(dirname(file), { recursive: true, mode: 0o755 });
     writeFileAtomic(file, bootDhcpNetwork(mac), 0o644);
-    await o.live.run('networkctl', ['reload']);
+    await reloadNetworkd(o.live);
   }
   for (let waited = 0; waited < waitMs && !hasDefaultRoute(o.discover); waited += 1000) await o.sleep(1000);
   return `no default route: DHCP on ${mac} (${BOOT_DHCP_FILE})${hasDefaultRoute(o.discover) ? '' : ', no address yet'}`;

@@ -43,7 +43,19 @@ test('e2e: the test profile builds into an ISO that boots to "hvnode: ready <ver
   t.true(existsSync(iso));
   t.deepEqual(
     report.stages.map((s) => s.name),
-    ['render', 'rootfs', 'base', 'configure', 'bootloader', 'post', 'minimize', 'manifests', 'top', 'iso'],
+    [
+      'render',
+      'rootfs',
+      'base',
+      'configure',
+      'bootloader',
+      'post',
+      'minimize',
+      'manifests',
+      'netboot',
+      'top',
+      'iso',
+    ],
   );
   // two layers: the packages (cached with the rootfs) and what the build did on top of them
   t.deepEqual(
@@ -71,6 +83,8 @@ test('e2e: the test profile builds into an ISO that boots to "hvnode: ready <ver
     'isolinux/efiboot.img',
     'EFI/BOOT/BOOTX64.EFI',
     'EFI/BOOT/grub.cfg',
+    'isolinux/initrd0-net.img',
+    'isolinux/initrd0-net.list',
     'LiveOS/layers',
     'LiveOS/squashfs.img',
     'LiveOS/top.img',
