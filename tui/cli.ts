@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { ExitCode, HvError, runCli, runCommand, runtimeVersion } from '../common/index.ts';
 import { systemFacts } from '../node-runtime/index.ts';
 import { consoleDecision } from './console.ts';
+import { cmdlineFile } from './system.ts';
 import { runInstaller, runSetup } from './ui/run.ts';
 
 /**
@@ -80,7 +81,7 @@ of /run, for the install lock). With any HVNODE_* set, Reboot only says it would
       examples: ['hvnode-setup', 'hvnode-setup --install', 'hvnode-setup --install --dry-run'],
       run: async ({ values }) => {
         if (values.console) {
-          const cmdline = readFileSync(process.env.HVNODE_CMDLINE || '/proc/cmdline', 'utf8');
+          const cmdline = readFileSync(cmdlineFile(), 'utf8');
           if (!consoleDecision(cmdline).installer) return ExitCode.ok;
         }
         const asRoot = runAsRoot(argv);

@@ -6,7 +6,6 @@
 // is exactly the tree the build ended with (see planTopLayer). A %post-only change then
 // recompresses only the top layer.
 
-import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
@@ -19,7 +18,7 @@ import {
   utimesSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { HvError, parseMountinfo } from '../../common/index.ts';
+import { HvError, parseMountinfo, runSync } from '../../common/index.ts';
 import { type BuildLog, run } from '../exec.ts';
 
 export interface OverlayDirs {
@@ -64,19 +63,8 @@ export function unmountTree(dir: string): void {
     .map((m) => m.mountPoint)
     .filter((p) => p === dir || p.startsWith(`${dir}/`))
     .reverse();
-  for (const p of points) {
-    try {
-      runSync('umount', [p]);
-    } catch {
-      runSync('umount', ['-l', p]);
-    }
-  }
-}
-
-function runSync(cmd: string, args: string[]): void {
   // synchronous: cleanup also runs on the way out of an interrupted build
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+  for (const p of points) if (runSync('umount', [p]).status !== 0) runSync('umount', ['-l', p]);
 }
 
 export const isWhiteout = (st: Stats): boolean => st.isCharacterDevice() && st.rdev === 0;
