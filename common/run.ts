@@ -245,9 +245,9 @@ export function runSync(
   cmd: string,
   args: readonly string[],
   timeoutMs = 30_000,
-): { status: number | null; stdout: string } {
+): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] });
-  return { status: r.error ? null : r.status, stdout: r.stdout ?? '' };
+  return { status: r.error ? null : r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
 
 /** Whether process PID exists: only ESRCH means it is gone (EPERM: it runs, as another user). */

@@ -21,14 +21,19 @@ import {
   activeConsoles,
   announce,
   bootMode,
+  consoleInstallerFile,
   criticalChainLine,
   parseCriticalChain,
   readyLine,
+  recordConsoleDecision,
   selftestLine,
   wantsSelftest,
 } from './ready.ts';
 import { readRelease } from './release.ts';
 import { statelessCommand, uploadCommand } from './stateless/commands.ts';
+
+/** The chains the ready line waits for: the node's services, and the ready unit's own start. */
+const READY_CHAINS = ['hvnode-up.target', 'hvnode-ready.service'] as const;
 
 /** This program's own file (the bundle on a node: /usr/lib/hvnode/hvnode-node.mjs). */
 const SELF = () => process.argv[1] ?? '/usr/bin/hvnode-node';
@@ -48,20 +53,51 @@ export const program: Program = {
         "hvnode-node ready --cmdline 'root=live:CDLABEL=HVNODE hvnode.selftest' --stdout",
       ],
       exitStatus: [[0, 'printed (a boot that cannot be confirmed in GRUB is a warning)']],
-      help: `Usage: hvnode-node ready [--cmdline STRING] [--stdout]
+      help: `Usage: hvnode-node ready [--after UNIT] [--cmdline STRING] [--stdout]
 
-Run by hvnode-ready.service once the system is up. VERSION is the image's (from
-/etc/hvnode-release), MODE is how it booted: live (ISO or USB), pxe, installed. With
-hvnode.selftest on the kernel command line, a second line follows:
-"hvnode: selftest libvirtd=STATE qemu=VERSION mem_used_mib=N hostname=H slot=S"
-(the boot tests and the bench read it; N is MemTotal - MemAvailable, as free counts "used").
+Run by hvnode-ready.service. VERSION is the image's (from /etc/hvnode-release), MODE is
+how it booted: live (ISO or USB), pxe, installed. It also records whether the consoles offer
+the installer before their login prompt (/run/hvnode/console-installer, read by the getty
+drop-ins' gate): on the live image booted without autoinstall arguments. With hvnode.selftest on the kernel
+command line, a second line follows:
+"hvnode: selftest libvirtd=STATE qemu=VERSION mem_used_mib=N probe_mib=P hostname=H slot=S"
+(the boot tests and the bench read it; N is MemTotal - MemAvailable, as free counts "used";
+P is what this Node.js process itself holds of it: anonymous memory and page tables).
 
+  --after UNIT      start UNIT and wait for it before the line is said (the unit starts
+                    early and waits for hvnode-up.target, which is ordered after the node's
+                    services: the runtime's cold start runs beside theirs, not after them)
   --cmdline STRING  kernel command line to read the boot mode from (default: /proc/cmdline)
-  --stdout          print to standard output only`,
-      options: { cmdline: { type: 'string' }, stdout: { type: 'boolean' } },
+  --stdout          print to standard output only (and leave the consoles' installer offer,
+                    /run/hvnode/console-installer, as it is)`,
+      options: { after: { type: 'string' }, cmdline: { type: 'string' }, stdout: { type: 'boolean' } },
       run: async ({ values }) => {
         const cmdline = cmdlineFromOption(values.cmdline, 'hvnode-node ready');
-        const lines = [readyLine(readRelease().version ?? runtimeVersion(), bootMode(cmdline))];
+        const say = (line: string) => {
+          const written = values.stdout ? [] : announce(line, activeConsoles());
+          // standard output goes to the journal under systemd; it is the only target when no console is writable
+          if (values.stdout || written.length === 0 || !process.stdout.isTTY)
+            process.stdout.write(`${line}\n`);
+        };
+        const version = readRelease().version ?? runtimeVersion();
+        const ready = readyLine(version, bootMode(cmdline));
+        if (!values.stdout)
+          try {
+            recordConsoleDecision(consoleInstallerFile(), cmdline, version);
+          } catch (err) {
+            process.stderr.write(
+              `hvnode-node ready: cannot record the consoles' installer offer in ${consoleInstallerFile()}: ${(err as Error).message} (the consoles show the login prompt)\n`,
+            );
+          }
+        if (typeof values.after === 'string') {
+          // no deadline of its own: the unit has none either, and "ready" is not said before the services are
+          const started = runSync('systemctl', ['start', values.after], 24 * 3600_000);
+          if (started.status !== 0)
+            process.stderr.write(
+              `hvnode-node ready: systemctl start ${values.after} failed (${started.stderr.trim() || `exit ${started.status}`}); saying ready anyway\n`,
+            );
+        }
+        say(ready);
         // an installed node that is up confirms its slot: a trial boot after an upgrade is kept
         const confirmed = await confirmBoot(runTool, diskEnvFromEnv(), cmdline).catch((err: Error) => {
           process.stderr.write(
@@ -70,11 +106,11 @@ hvnode.selftest on the kernel command line, a second line follows:
           return undefined;
         });
         if (confirmed)
-          lines.push(
+          say(
             `hvnode: ${confirmed.slot} confirmed as the default boot (was ${confirmed.previous || 'unset'})`,
           );
         if (wantsSelftest(cmdline)) {
-          lines.push(selftestLine({ run: runSync }, cmdline));
+          say(selftestLine({ run: runSync }, cmdline));
           // the critical chain is known once the boot has finished, after this unit: a transient
           // unit waits for that and prints it (a failure to start it is no failure of ready)
           runSync('systemd-run', [
@@ -85,51 +121,51 @@ hvnode.selftest on the kernel command line, a second line follows:
             'critical-chain',
           ]);
         }
-        for (const line of lines) {
-          const written = values.stdout ? [] : announce(line, activeConsoles());
-          // standard output goes to the journal under systemd; it is the only target when no console is writable
-          if (values.stdout || written.length === 0 || !process.stdout.isTTY)
-            process.stdout.write(`${line}\n`);
-        }
         return ExitCode.ok;
       },
     },
     {
       name: 'critical-chain',
-      summary: "wait for the boot to finish, then print the ready unit's critical chain on every console",
+      summary: "wait for the boot to finish, then print the ready line's critical chains on every console",
       args: [],
-      examples: ['hvnode-node critical-chain --stdout'],
+      examples: ['hvnode-node critical-chain --stdout', 'hvnode-node critical-chain --unit libvirtd.service'],
       exitStatus: [
         [0, 'printed'],
         [1, 'systemd-analyze failed (its message is printed)'],
       ],
-      help: `Usage: hvnode-node critical-chain [--stdout] [--unit UNIT]
+      help: `Usage: hvnode-node critical-chain [--stdout] [--unit UNIT]...
 
-Waits (up to 5 minutes) until systemd says the boot has finished, then prints one line:
-"hvnode: critical-chain UNIT top: A+Xs B+Ys C+Zs": the three units of the critical chain of
-UNIT (default hvnode-ready.service; systemd-analyze critical-chain) that took longest. "hvnode-node ready" starts it by itself with hvnode.selftest (the boot bench reads
-the line).
+Waits (up to 5 minutes) until systemd says the boot has finished, then prints one line per
+UNIT: "hvnode: critical-chain UNIT@Ts top: A+Xs B+Ys C+Zs": when UNIT became active and the
+three units of its critical chain (systemd-analyze critical-chain) that took longest. By
+default the two chains the ready line waits for: hvnode-up.target's (the node's services) and
+hvnode-ready.service's own (the runtime's start). "hvnode-node ready" starts it by itself with
+hvnode.selftest (the boot bench reads the lines).
 
-  --unit UNIT  the unit whose chain is printed
+  --unit UNIT  a unit whose chain is printed (repeatable)
   --stdout     print to standard output only`,
-      options: { unit: { type: 'string' }, stdout: { type: 'boolean' } },
+      options: { unit: { type: 'string', multiple: true }, stdout: { type: 'boolean' } },
       run: async ({ values }) => {
-        const unit = typeof values.unit === 'string' ? values.unit : 'hvnode-ready.service';
-        if (!/^[\w@.:-]+$/.test(unit))
-          throw dataError(
-            `--unit: "${unit}" is not a unit name`,
-            'hvnode-node critical-chain',
-            'e.g. hvnode-ready.service',
-          );
+        const units = Array.isArray(values.unit) ? values.unit.map(String) : [...READY_CHAINS];
+        for (const unit of units)
+          if (!/^[\w@.:-]+$/.test(unit))
+            throw dataError(
+              `--unit: "${unit}" is not a unit name`,
+              'hvnode-node critical-chain',
+              'e.g. hvnode-ready.service',
+            );
         await runTool('systemctl', ['is-system-running', '--wait'], {
           signal: AbortSignal.timeout(300_000),
         }).catch(
           () => undefined, // "degraded" exits non-zero: the boot has finished all the same
         );
-        const out = await runTool('systemd-analyze', ['critical-chain', '--no-pager', unit]);
-        const line = criticalChainLine(parseCriticalChain(out));
-        const written = values.stdout ? [] : announce(line, activeConsoles());
-        if (values.stdout || written.length === 0 || !process.stdout.isTTY) process.stdout.write(`${line}\n`);
+        for (const unit of units) {
+          const out = await runTool('systemd-analyze', ['critical-chain', '--no-pager', unit]);
+          const line = criticalChainLine(parseCriticalChain(out));
+          const written = values.stdout ? [] : announce(line, activeConsoles());
+          if (values.stdout || written.length === 0 || !process.stdout.isTTY)
+            process.stdout.write(`${line}\n`);
+        }
         return ExitCode.ok;
       },
     },

@@ -1,8 +1,10 @@
 // The node's "ready" announcement: one line, `hvnode: ready <version> <boot mode>`, on every
 // active console (screen and serial port), printed by hvnode-ready.service once the system is up.
 
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { replaceFile } from '../common/index.ts';
 import { type CmdlineResult, readCmdline } from './config/index.ts';
 
 export type BootMode = 'live' | 'pxe' | 'installed';
@@ -18,6 +20,53 @@ export function bootMode(cmdline: string | CmdlineResult): BootMode {
   // An ISO appended to the initrd (root=live:/name.iso) or a squashfs fetched over the network.
   if (source.startsWith('/') || /^(https?|ftp|nfs|tftp):/.test(source)) return 'pxe';
   return 'live';
+}
+
+export interface ConsoleDecision {
+  installer: boolean;
+  why: string;
+}
+
+/**
+ * Whether the consoles offer the installer before the login prompt: on the live image booted
+ * without autoinstall arguments, not on an installed or stateless node.
+ */
+export function consoleDecision(cmdline: string | CmdlineResult): ConsoleDecision {
+  const { config, kernel } = readCmdline(cmdline);
+  if (config.storage?.init || config.boot?.action || config.boot?.localBoot)
+    return { installer: false, why: 'the command line asks for an unattended install (hvnode-autoinstall)' };
+  if (kernel.slot) return { installer: false, why: `an installed node (hvnode.slot=${kernel.slot})` };
+  if (config.configServer?.url)
+    return { installer: false, why: 'a stateless node: its config comes from the config server' };
+  if (!kernel.root?.startsWith('live:')) return { installer: false, why: 'not booted from the live image' };
+  return { installer: true, why: 'the live image, booted without autoinstall arguments' };
+}
+
+/**
+ * Where `hvnode-node ready` records the decision for the consoles' gate (tui/console-gate.sh, run
+ * by the getty drop-ins): present when they offer the installer, holding the line they show.
+ */
+export function consoleInstallerFile(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.HVNODE_RUN || '/run', 'hvnode', 'console-installer');
+}
+
+/** Records (or clears) the consoles' installer offer; returns whether they make it. */
+export function recordConsoleDecision(
+  file: string,
+  cmdline: string | CmdlineResult,
+  version: string,
+): boolean {
+  const { installer } = consoleDecision(cmdline);
+  if (!installer) {
+    rmSync(file, { force: true });
+    return false;
+  }
+  mkdirSync(join(file, '..'), { recursive: true });
+  replaceFile(
+    file,
+    `hvnode ${version}: press Enter to start the installer (install or upgrade this machine)\n`,
+  );
+  return true;
 }
 
 /** MODE `stateless` is said by `hvnode-node stateless` once the node's bundle is applied. */
@@ -64,20 +113,34 @@ export interface SelftestProbe {
   run: (cmd: string, args: string[]) => { status: number | null; stdout: string };
   /** /proc/meminfo's text (default: read it). */
   meminfo?: () => string;
+  /** This process's /proc/self/status (default: read it). */
+  selfStatus?: () => string;
+}
+
+const kibOf = (text: string, key: string) =>
+  Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? Number.NaN);
+
+/**
+ * What the probe itself adds to "used": its anonymous memory and page tables (RssAnon + VmPTE of
+ * /proc/self/status), in MiB. The selftest runs in Node.js (some 20 MiB), where `free` is a
+ * small C program: used minus this is what the node uses without its measurer.
+ */
+export function probeMiB(status: string): number | undefined {
+  const kib = kibOf(status, 'RssAnon') + kibOf(status, 'VmPTE');
+  return Number.isFinite(kib) ? Math.round(kib / 1024) : undefined;
 }
 
 /** Memory in use as `free` (procps 4) counts it: MemTotal - MemAvailable, in MiB; undefined when unknown. */
 export function memUsedMiB(meminfo: string): number | undefined {
-  const kib = (key: string) =>
-    Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(meminfo)?.[1] ?? Number.NaN);
-  const used = (kib('MemTotal') - kib('MemAvailable')) / 1024;
+  const used = (kibOf(meminfo, 'MemTotal') - kibOf(meminfo, 'MemAvailable')) / 1024;
   return Number.isFinite(used) ? Math.round(used) : undefined;
 }
 
 /**
  * One line that says whether the hypervisor works: libvirtd's state as systemd sees it, the
  * version qemu-system-x86_64 reports and the memory in use (the services are up by then), e.g.
- * `hvnode: selftest libvirtd=active qemu=7.2.15 mem_used_mib=231 hostname=n1 slot=none`.
+ * `hvnode: selftest libvirtd=active qemu=7.2.15 mem_used_mib=231 probe_mib=21 hostname=n1 slot=none`
+ * (probe_mib: see probeMiB).
  */
 export function selftestLine(
   probe: SelftestProbe,
@@ -88,14 +151,16 @@ export function selftestLine(
   const q = probe.run('qemu-system-x86_64', ['--version']);
   const version = q.status === 0 ? /version\s+(\S+)/.exec(q.stdout)?.[1] : undefined;
   const slot = readCmdline(cmdline).kernel.slot ?? 'none';
-  let meminfo = '';
-  try {
-    meminfo = (probe.meminfo ?? (() => readFileSync('/proc/meminfo', 'utf8')))();
-  } catch {
-    // unknown: said as such
-  }
-  const mem = memUsedMiB(meminfo) ?? 'unknown';
-  return `hvnode: selftest libvirtd=${libvirtd.split('\n')[0]} qemu=${version ?? 'missing'} mem_used_mib=${mem} hostname=${host} slot=${slot}`;
+  const read = (reader: (() => string) | undefined, file: string) => {
+    try {
+      return (reader ?? (() => readFileSync(file, 'utf8')))();
+    } catch {
+      return ''; // unknown: said as such
+    }
+  };
+  const mem = memUsedMiB(read(probe.meminfo, '/proc/meminfo')) ?? 'unknown';
+  const self = probeMiB(read(probe.selfStatus, '/proc/self/status')) ?? 'unknown';
+  return `hvnode: selftest libvirtd=${libvirtd.split('\n')[0]} qemu=${version ?? 'missing'} mem_used_mib=${mem} probe_mib=${self} hostname=${host} slot=${slot}`;
 }
 
 /** A unit on systemd-analyze's critical chain: when it became active and how long it took (seconds). */

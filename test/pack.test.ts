@@ -51,6 +51,7 @@ test('npm pack makes a package whose commands work after npm install -g, away fr
     'kickstarts/profiles/test.yaml',
     'blacklist/rules/hvnode.blacklist',
     'node-runtime/units/hvnode-ready.service',
+    'node-runtime/units/hvnode-up.target',
     'builder/rootfs/apt.ts',
   ])
     t.true(files.has(f), `${f} is in the package`);

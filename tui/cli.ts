@@ -6,8 +6,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { ExitCode, HvError, runCli, runCommand, runtimeVersion } from '../common/index.ts';
-import { systemFacts } from '../node-runtime/index.ts';
-import { consoleDecision } from './console.ts';
+import { consoleDecision, systemFacts } from '../node-runtime/index.ts';
 import { cmdlineFile } from './system.ts';
 import { runInstaller, runSetup } from './ui/run.ts';
 
@@ -60,9 +59,10 @@ autoinstall does, and puts them in place; Reset goes back to the saved values.
 
   --install       the installer: Welcome, Keyboard, Boot device, HostVG disks, Storage sizes,
                   Console password, the plan (nothing is written before Install), Progress
-  --console       what the live image's consoles run before the login prompt: the installer
-                  when the kernel command line has no autoinstall arguments (a live boot, not an
-                  installed or stateless node), else nothing (exit 0 at once)
+  --console       what the live image's consoles run once Enter is pressed at their prompt
+                  (the getty drop-ins' gate): the installer when the kernel command line has no
+                  autoinstall arguments (a live boot, not an installed or stateless node), else
+                  nothing (exit 0 at once)
   -n, --dry-run   Install and Apply print the NodeConfig and what they would do; nothing is changed
 
 Keys: Tab/arrows move, Enter selects, Space toggles or marks, PgUp/PgDn scroll, Esc goes back,

@@ -26,6 +26,7 @@ function link(root: string, path: string, target: string): void {
 /** The node runtime's systemd units (node-runtime/units), enabled by the kickstart's `services`. */
 export const RUNTIME_UNITS = [
   'hvnode-ready.service',
+  'hvnode-up.target',
   'hvnode-persist.service',
   'hvnode-autoinstall.service',
   'hvnode-volumes.service',
@@ -35,12 +36,18 @@ export const RUNTIME_UNITS = [
   'serial-getty@.service.d/hvnode-installer.conf',
 ];
 
+/** Where the image has tui/console-gate.sh (the getty drop-ins name it). */
+export const CONSOLE_GATE = '/usr/lib/hvnode/console-gate';
+
 export async function installRuntime(ctx: BuildContext, root: string): Promise<void> {
   const libDir = mkdirInImage(root, '/usr/lib/hvnode');
   for (const file of await bundleRuntime(ctx.repoDir, libDir)) {
     chmodSync(file, 0o755);
     link(root, `/usr/bin/${basename(file, '.mjs')}`, `../lib/hvnode/${basename(file)}`);
   }
+  // the consoles' gate before agetty (the getty drop-ins run it): a shell script, so that an idle
+  // console starts no Node.js
+  put(root, CONSOLE_GATE, readFileSync(join(ctx.repoDir, 'tui', 'console-gate.sh'), 'utf8'), 0o755);
   for (const unit of RUNTIME_UNITS)
     put(
       root,

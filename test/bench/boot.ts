@@ -138,7 +138,7 @@ async function chainRows(ctx: BenchContext): Promise<Row[]> {
     ctx.say('building the default ISO (warm package cache)');
     const build = await hvnodeBuild('default', join(dir, 'out'), cache, join(dir, 'tmp'));
     const { kernel, initrd, append } = await isoKernel(build.report.iso, dir);
-    const runs: { ready: number; chain: string; mem: number }[] = [];
+    const runs: { ready: number; chain: string; mem: number; used: number }[] = [];
     for (let i = 0; i < ctx.runs; i++) {
       const serialLog = join(dir, `serial-${i}.log`);
       const r = await bootToReady({
@@ -155,14 +155,22 @@ async function chainRows(ctx: BenchContext): Promise<Row[]> {
         serialLog,
         memoryMiB: 2048,
         deadlineSeconds: 600,
-        alsoWaitFor: /hvnode: critical-chain /,
+        alsoWaitFor: /hvnode: critical-chain hvnode-ready\.service/,
         marks: MARKS,
       });
       const log = visibleText(readFileSync(serialLog, 'utf8'));
-      const chain = /hvnode: critical-chain (.*)/.exec(log)?.[1] ?? 'not printed';
-      const mem = Number(/mem_used_mib=(\d+)/.exec(log)?.[1] ?? Number.NaN);
-      runs.push({ ready: r.marks.ready ?? r.seconds, chain, mem });
-      ctx.say(`boot ${i + 1}: ready at ${r.marks.ready ?? r.seconds} s; ${mem} MiB used; ${chain}`);
+      // the services' chain and the ready unit's own (hvnode-node critical-chain prints both)
+      const chain =
+        [...log.matchAll(/hvnode: critical-chain (.*)/g)].map((m) => m[1]).join('; ') || 'not printed';
+      const used = Number(/mem_used_mib=(\d+)/.exec(log)?.[1] ?? Number.NaN);
+      const probe = Number(/probe_mib=(\d+)/.exec(log)?.[1] ?? Number.NaN);
+      // the selftest runs in Node.js: what it holds itself is not the node's (free, as the peers
+      // were measured, is a small C program)
+      const mem = used - probe;
+      runs.push({ ready: r.marks.ready ?? r.seconds, chain, mem, used });
+      ctx.say(
+        `boot ${i + 1}: ready at ${r.marks.ready ?? r.seconds} s; ${used} MiB used, ${mem} without the selftest's own ${probe}; ${chain}`,
+      );
     }
     const ready = summarize(runs.map((r) => r.ready));
     const median = [...runs].sort((a, b) => a.ready - b.ready)[Math.floor((runs.length - 1) / 2)];
@@ -175,14 +183,14 @@ async function chainRows(ctx: BenchContext): Promise<Row[]> {
       }),
       {
         section,
-        what: 'memory in use after the boot, libvirtd up (MemTotal - MemAvailable, 2 GiB guest)',
+        what: 'memory in use after the boot, libvirtd up (MemTotal - MemAvailable less the Node.js probe, 2 GiB guest)',
         status: mem ? 'ok' : 'failed',
         compare: `≤ ${RAM_TARGET_MIB} MiB; ${RAM_PEERS}`,
         met: mem !== undefined && mem.median <= RAM_TARGET_MIB,
         notes: mem
-          ? `${mem.median} MiB (median of ${mem.samples.length}: ${runs.map((r) => r.mem).join(', ')})`
-          : 'no mem_used_mib in the selftest line',
-        data: { mem: runs.map((r) => r.mem) },
+          ? `${mem.median} MiB (median of ${mem.samples.length}: ${runs.map((r) => r.mem).join(', ')}; with the probe: ${runs.map((r) => r.used).join(', ')})`
+          : 'no mem_used_mib and probe_mib in the selftest line',
+        data: { mem: runs.map((r) => r.mem), used: runs.map((r) => r.used) },
       },
     ];
   } finally {

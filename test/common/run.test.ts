@@ -86,8 +86,12 @@ test('a tool that ignores SIGTERM is killed 5 s later', async (t) => {
   t.true(took >= 5000 && took < 15000, `took ${took} ms`);
 });
 
-test('runSync reports the status and stdout, null when the tool does not run', (t) => {
-  t.deepEqual(runSync('sh', ['-c', 'echo hi; exit 4']), { status: 4, stdout: 'hi\n' });
+test('runSync reports the status, stdout and stderr, null when the tool does not run', (t) => {
+  t.deepEqual(runSync('sh', ['-c', 'echo hi; echo oops >&2; exit 4']), {
+    status: 4,
+    stdout: 'hi\n',
+    stderr: 'oops\n',
+  });
   t.is(runSync('no-such-tool-here', []).status, null);
   t.is(runSync('sleep', ['5'], 100).status, null);
 });

@@ -73,7 +73,8 @@ test.serial(
     truncateSync(disk, 10 * 1024 ** 3);
     const diskArgs = ['-drive', `file=${disk},if=virtio,format=raw`];
 
-    // 1. the live ISO, its serial console on the pane: the installer comes instead of a login
+    // 1. the live ISO, its serial console on the pane: the installer comes instead of a login,
+    // once Enter is pressed
     const live = new Tmux(t);
     await live.run([
       'qemu-system-x86_64',
@@ -84,7 +85,11 @@ test.serial(
         memoryMiB: 2048,
       }),
     ]);
-    let s = await live.waitFor(/Install hvnode \S+/, BOOT_SECONDS);
+    // the console offers the installer (the gate: no Node.js process until Enter is pressed)
+    let s = await live.waitFor(/^hvnode \S+: press Enter to start the installer/m, BOOT_SECONDS);
+    t.notRegex(s, /login: $/m, 'no login prompt while the installer is offered');
+    await live.keys('Enter');
+    s = await live.waitFor(/Install hvnode \S+/, 120);
     const firstScreen = Date.now();
     saveScreen('Welcome', s);
     const version = /Install hvnode (\S+)/.exec(s)?.[1] ?? '';

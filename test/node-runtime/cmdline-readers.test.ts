@@ -14,6 +14,7 @@ import {
   memUsedMiB,
   parseCriticalChain,
   parseSpan,
+  probeMiB,
   selftestLine,
   wantsSelftest,
 } from '../../node-runtime/ready.ts';
@@ -107,7 +108,12 @@ test('the selftest line says the memory in use as free counts it (total - availa
   t.is(memUsedMiB(meminfo), 244);
   t.is(memUsedMiB('MemTotal: 1 kB\n'), undefined, 'no MemAvailable: unknown, not a number');
   const line = selftestLine({ run: () => ({ status: 1, stdout: '' }), meminfo: () => meminfo }, '', 'n1');
-  t.regex(line, / mem_used_mib=244 hostname=n1 slot=none$/);
+  // and what the probe (this Node.js process, when not told otherwise) holds of it itself
+  t.regex(line, / mem_used_mib=244 probe_mib=\d+ hostname=n1 slot=none$/);
+  const own = Number(/probe_mib=(\d+)/.exec(line)?.[1]);
+  t.true(own > 0 && own < 1024, `this process's own anonymous memory: ${own} MiB`);
+  t.is(probeMiB('RssAnon:\t   20480 kB\nVmPTE:\t    1024 kB\n'), 21);
+  t.is(probeMiB('Name:\tnode\n'), undefined, 'no RssAnon: unknown');
   const unreadable = selftestLine(
     {
       run: () => ({ status: 1, stdout: '' }),

@@ -2,14 +2,14 @@
 // kernel command line, and hvnode-setup as builder/build/bundle.ts bundles it for the node (one
 // file, no node_modules), drawing its screens on the terminal types of the consoles it serves.
 
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { execa } from 'execa';
 import { bundleRuntime } from '../../builder/build/bundle.ts';
-import { RUNTIME_UNITS } from '../../builder/build/configure.ts';
-import { consoleDecision } from '../../tui/console.ts';
+import { CONSOLE_GATE, RUNTIME_UNITS } from '../../builder/build/configure.ts';
+import { consoleDecision, consoleInstallerFile, recordConsoleDecision } from '../../node-runtime/index.ts';
 import { installLock } from '../../tui/system.ts';
 import { REPO, requireTools } from '../helpers/env.ts';
 import { Tmux } from './tmux.ts';
@@ -42,7 +42,7 @@ test('the console shows the installer only on a live boot without autoinstall ar
   t.regex(consoleDecision('root=/dev/sda3 ro').why, /not booted from the live image/);
 });
 
-test('the getty drop-ins run hvnode-setup --console before agetty, with no start timeout', (t) => {
+test("the getty drop-ins run the consoles' gate before agetty, with no start timeout; the build installs it", (t) => {
   const dropIns = RUNTIME_UNITS.filter((u) => u.includes('.service.d/'));
   t.deepEqual(dropIns, [
     'getty@tty1.service.d/hvnode-installer.conf',
@@ -53,10 +53,48 @@ test('the getty drop-ins run hvnode-setup --console before agetty, with no start
     // "-": a failing installer never keeps the login prompt away
     t.regex(
       text,
-      /^\[Service\]\nExecStartPre=-\/usr\/bin\/hvnode-setup --console\nTimeoutStartSec=infinity\n$/m,
+      new RegExp(`^\\[Service\\]\\nExecStartPre=-${CONSOLE_GATE}\\nTimeoutStartSec=infinity\\n$`, 'm'),
       unit,
     );
   }
+  t.is(statSync(GATE).mode & 0o777, 0o755, 'the gate is executable in the checkout too');
+});
+
+const GATE = join(REPO, 'tui', 'console-gate.sh');
+
+test('the installer offer is recorded for the live image only; the gate shows it and starts the installer on Enter', async (t) => {
+  const run = mkdtempSync(join(tmpdir(), 'hvnode-gate-'));
+  t.teardown(() => rmSync(run, { recursive: true, force: true }));
+  const offer = consoleInstallerFile({ HVNODE_RUN: run });
+  t.is(offer, join(run, 'hvnode', 'console-installer'));
+  // a stand-in for hvnode-setup: says how it was started
+  const setup = join(run, 'setup');
+  writeFileSync(setup, '#!/bin/sh\necho "setup started: $*"\n', { mode: 0o755 });
+  const gate = (input: string) =>
+    execa(GATE, [], { input, reject: false, env: { HVNODE_RUN: run, HVNODE_SETUP: setup } });
+
+  t.true(recordConsoleDecision(offer, 'root=live:CDLABEL=HVNODE rd.live.image console=ttyS0', '1.2.3'));
+  t.is(
+    readFileSync(offer, 'utf8'),
+    'hvnode 1.2.3: press Enter to start the installer (install or upgrade this machine)\n',
+  );
+  const pressed = await gate('\n');
+  t.is(pressed.exitCode, 0, pressed.stderr);
+  t.is(
+    pressed.stdout,
+    '\nhvnode 1.2.3: press Enter to start the installer (install or upgrade this machine)\nsetup started: --console',
+  );
+  // the line closed before Enter (a console that goes away): the login prompt follows, no installer
+  const closed = await gate('');
+  t.is(closed.exitCode, 0);
+  t.notRegex(closed.stdout, /setup started/);
+
+  // an installed node: the offer goes, the gate returns at once and silently
+  t.false(recordConsoleDecision(offer, 'root=live:UUID=1 rd.live.image hvnode.slot=Root', '1.2.3'));
+  t.false(existsSync(offer));
+  const installed = await gate('\n');
+  t.is(installed.exitCode, 0);
+  t.is(installed.stdout + installed.stderr, '');
 });
 
 test('the bundled hvnode-setup: --console returns at once on an installed node, and draws the installer on TERM=linux, vt100 and vt220', async (t) => {
