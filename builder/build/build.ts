@@ -102,6 +102,8 @@ export interface StageReport {
   /** sha256 of what went into the stage (for the stages whose output could be reused). */
   inputHash?: string;
   cache?: CacheStatus;
+  /** Ran beside the stages listed after it (their seconds overlap its own). */
+  beside?: boolean;
 }
 
 export interface BuildReport {
@@ -177,6 +179,34 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
       `[${name}] ${entry.cache === 'hit' ? 'reused from the stage cache' : 'done'} in ${entry.seconds} s${entry.bytes !== undefined ? `, ${(entry.bytes / 2 ** 20).toFixed(1)} MiB` : ''}`,
     );
     return result;
+  };
+  // A stage that runs beside the ones after it (they must not need its output): listed in its
+  // place, joined by awaiting what this returns. A build that fails elsewhere first stops it
+  // (besideAbort) and waits for it before the work tree is cleaned up.
+  const besideAbort = new AbortController();
+  const besides: Promise<unknown>[] = [];
+  const stageBeside = (
+    name: string,
+    fn: (entry: StageReport, signal: AbortSignal) => Promise<void>,
+    bytes?: () => number | undefined,
+  ): Promise<void> => {
+    opts.signal.throwIfAborted();
+    opts.say(`[${name}] ... (beside the next stages)`);
+    const t0 = performance.now();
+    const entry: StageReport = { name, seconds: 0, beside: true };
+    stages.push(entry);
+    const done = (async () => {
+      await fn(entry, AbortSignal.any([opts.signal, besideAbort.signal]));
+      entry.seconds = Math.round((performance.now() - t0) / 100) / 10;
+      const measured = bytes?.();
+      if (measured !== undefined) entry.bytes = measured;
+      opts.say(
+        `[${name}] ${entry.cache === 'hit' ? 'reused from the stage cache' : 'done'} in ${entry.seconds} s${entry.bytes !== undefined ? `, ${(entry.bytes / 2 ** 20).toFixed(1)} MiB` : ''}`,
+      );
+    })();
+    // its failure is reported where it is joined; a failure elsewhere first makes it moot
+    besides.push(done.catch(() => undefined));
+    return done;
   };
 
   // Validate everything before touching the system.
@@ -287,21 +317,28 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
       },
       () => treeBytes(lower),
     );
-    // the base layer: the package tree with the rules applied, compressed (see layers.ts)
+    // the base layer: the package tree with the rules applied, compressed (see layers.ts). It
+    // runs beside configure … netboot, which work on their own overlay over the package tree;
+    // the top stage needs it. (mksquashfs of the base is most of a full build's time.)
     let baseLayer: string | undefined;
-    if (!opts.singleLayer)
-      await stage(
-        'base',
-        async (entry) => {
-          const key = packagesKey ? baseKey(ctx, packagesKey) : undefined;
-          baseLayer = useCached(entry, 'base', key);
-          if (baseLayer) return;
-          baseLayer = join(workdir, 'base');
-          await makeBaseLayer(ctx, lower, baseLayer);
-          if (key) await cache.store('base', key, baseLayer);
-        },
-        () => statSync(join(baseLayer as string, BASE_LAYER)).size,
-      );
+    const baseDone = opts.singleLayer
+      ? undefined
+      : stageBeside(
+          'base',
+          async (entry, signal) => {
+            const key = packagesKey ? baseKey(ctx, packagesKey) : undefined;
+            const cached = useCached(entry, 'base', key);
+            if (cached) {
+              baseLayer = cached;
+              return;
+            }
+            const dir = join(workdir, 'base');
+            await makeBaseLayer({ ...ctx, signal }, lower, dir);
+            if (key) await cache.store('base', key, dir);
+            baseLayer = dir;
+          },
+          () => (baseLayer ? statSync(join(baseLayer, BASE_LAYER)).size : undefined),
+        );
     await mountOverlay({ lower: [lower], ...overlay }, { log, signal: opts.signal });
     await stage('configure', async () => {
       await installRuntime(ctx, root);
@@ -341,9 +378,10 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
         () => statSync(join(liveRoot, NET_INITRD)).size,
       );
     const layersDir = join(liveRoot, LAYERS_DIR);
-    const layers = baseLayer ? [BASE_LAYER, TOP_LAYER] : [BASE_LAYER];
-    if (baseLayer) {
-      const baseDir = baseLayer;
+    const layers = baseDone ? [BASE_LAYER, TOP_LAYER] : [BASE_LAYER];
+    if (baseDone) {
+      await baseDone;
+      const baseDir = baseLayer as string;
       await stage(
         'top',
         async () => {
@@ -407,6 +445,8 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
     ]);
     return result;
   } finally {
+    besideAbort.abort();
+    await Promise.all(besides);
     unmountTree(workdir);
     for (const lease of leases) lease.close();
     await log.close();
