@@ -145,6 +145,10 @@ function sweepStaleWorkdirs(tmpDir: string, say: (m: string) => void): void {
   }
 }
 
+/** The line said when a stage ends. */
+const stageDone = (entry: StageReport) =>
+  `[${entry.name}] ${entry.cache === 'hit' ? 'reused from the stage cache' : 'done'} in ${entry.seconds} s${entry.bytes !== undefined ? `, ${(entry.bytes / 2 ** 20).toFixed(1)} MiB` : ''}`;
+
 export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
   const started = performance.now();
   const { profile, file: profileFile } = loadProfile(opts.profile, PROFILES_DIR);
@@ -175,9 +179,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
     const measured = await bytes?.();
     if (measured !== undefined) entry.bytes = measured;
     stages.push(entry);
-    opts.say(
-      `[${name}] ${entry.cache === 'hit' ? 'reused from the stage cache' : 'done'} in ${entry.seconds} s${entry.bytes !== undefined ? `, ${(entry.bytes / 2 ** 20).toFixed(1)} MiB` : ''}`,
-    );
+    opts.say(stageDone(entry));
     return result;
   };
   // A stage that runs beside the ones after it (they must not need its output): listed in its
@@ -200,9 +202,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
       entry.seconds = Math.round((performance.now() - t0) / 100) / 10;
       const measured = bytes?.();
       if (measured !== undefined) entry.bytes = measured;
-      opts.say(
-        `[${name}] ${entry.cache === 'hit' ? 'reused from the stage cache' : 'done'} in ${entry.seconds} s${entry.bytes !== undefined ? `, ${(entry.bytes / 2 ** 20).toFixed(1)} MiB` : ''}`,
-      );
+      opts.say(stageDone(entry));
     })();
     // its failure is reported where it is joined; a failure elsewhere first makes it moot
     besides.push(done.catch(() => undefined));
