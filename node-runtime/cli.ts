@@ -18,14 +18,13 @@ import { runTool } from './install/run.ts';
 import { checkSource, confirmBoot, installedBoot, upgrade } from './install/upgrade.ts';
 import { mountVolumes } from './install/volumes.ts';
 import {
-  activeConsoles,
-  announce,
   bootMode,
   consoleInstallerFile,
   criticalChainLine,
   parseCriticalChain,
   readyLine,
   recordConsoleDecision,
+  sayOnConsoles,
   selftestLine,
   wantsSelftest,
 } from './ready.ts';
@@ -73,12 +72,7 @@ P is what this Node.js process itself holds of it: anonymous memory and page tab
       options: { after: { type: 'string' }, cmdline: { type: 'string' }, stdout: { type: 'boolean' } },
       run: async ({ values }) => {
         const cmdline = cmdlineFromOption(values.cmdline, 'hvnode-node ready');
-        const say = (line: string) => {
-          const written = values.stdout ? [] : announce(line, activeConsoles());
-          // standard output goes to the journal under systemd; it is the only target when no console is writable
-          if (values.stdout || written.length === 0 || !process.stdout.isTTY)
-            process.stdout.write(`${line}\n`);
-        };
+        const say = (line: string) => sayOnConsoles(line, values.stdout === true);
         const version = readRelease().version ?? runtimeVersion();
         const ready = readyLine(version, bootMode(cmdline));
         if (!values.stdout)
@@ -161,10 +155,7 @@ hvnode.selftest (the boot bench reads the lines).
         );
         for (const unit of units) {
           const out = await runTool('systemd-analyze', ['critical-chain', '--no-pager', unit]);
-          const line = criticalChainLine(parseCriticalChain(out));
-          const written = values.stdout ? [] : announce(line, activeConsoles());
-          if (values.stdout || written.length === 0 || !process.stdout.isTTY)
-            process.stdout.write(`${line}\n`);
+          sayOnConsoles(criticalChainLine(parseCriticalChain(out)), values.stdout === true);
         }
         return ExitCode.ok;
       },

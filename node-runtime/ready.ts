@@ -3,7 +3,7 @@
 
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { replaceFile } from '../common/index.ts';
 import { type CmdlineResult, readCmdline } from './config/index.ts';
 
@@ -61,7 +61,7 @@ export function recordConsoleDecision(
     rmSync(file, { force: true });
     return false;
   }
-  mkdirSync(join(file, '..'), { recursive: true });
+  mkdirSync(dirname(file), { recursive: true });
   replaceFile(
     file,
     `hvnode ${version}: press Enter to start the installer (install or upgrade this machine)\n`,
@@ -101,6 +101,16 @@ export function announce(line: string, consoles: string[]): string[] {
     }
   }
   return written;
+}
+
+/**
+ * Says a line of the ready unit's: on every active console, and on standard output (the journal
+ * under systemd) too when no console took it or when that is not a terminal; with `stdoutOnly`,
+ * on standard output alone.
+ */
+export function sayOnConsoles(line: string, stdoutOnly = false): void {
+  const written = stdoutOnly ? [] : announce(line, activeConsoles());
+  if (stdoutOnly || written.length === 0 || !process.stdout.isTTY) process.stdout.write(`${line}\n`);
 }
 
 /** `hvnode.selftest` on the kernel command line: the boot tests ask the node to check itself. */
