@@ -33,8 +33,16 @@ interface Summary {
 }
 
 const mib = (n = 0) => `${(n / 2 ** 20).toFixed(1)} MiB`;
-const base = mkdtempSync('/var/tmp/hvnode-e2e-pxe-');
-test.after.always(() => rmSync(base, { recursive: true, force: true }));
+// made when a test first needs it: a run whose --match leaves these tests out (so that no
+// after hook runs) leaves nothing in /var/tmp
+let baseDir: string | undefined;
+const base = () => {
+  baseDir ??= mkdtempSync('/var/tmp/hvnode-e2e-pxe-');
+  return baseDir;
+};
+test.after.always(() => {
+  if (baseDir) rmSync(baseDir, { recursive: true, force: true });
+});
 
 let made: Promise<{ out: string; summary: Summary; error?: string }> | undefined;
 
@@ -42,7 +50,7 @@ let made: Promise<{ out: string; summary: Summary; error?: string }> | undefined
 function pxeTree() {
   made ??= (async () => {
     const { iso } = await testIso();
-    const out = join(base, 'pxe');
+    const out = join(base(), 'pxe');
     const r = await execa(
       'node',
       [cli('hvnode'), 'iso-to-pxeboot', iso, '--out', out, '--http-url', `http://${HTTP_HOST}`, '--json'],
@@ -99,7 +107,7 @@ test.serial(
         '-nic',
         `user,restrict=on,tftp=${join(out, 'tftpboot')},bootfile=pxelinux.0,model=virtio-net-pci`,
       ],
-      serialLog: join(base, 'tftp-serial.log'),
+      serialLog: join(base(), 'tftp-serial.log'),
       memoryMiB: 2048,
       deadlineSeconds: 600,
       // pxelinux draws its menu on the serial port once it has its config; the kernel's banner
@@ -139,7 +147,7 @@ test.serial(
     const boot = await bootToReady({
       media: ['-boot', 'n'],
       nic: ['-nic', nic],
-      serialLog: join(base, 'http-serial.log'),
+      serialLog: join(base(), 'http-serial.log'),
       memoryMiB: 2048,
       deadlineSeconds: 600,
       marks: { kernel: /Linux version \d/, squashfs: /loop0: detected capacity/ },
