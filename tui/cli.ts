@@ -4,10 +4,9 @@
 // facts, but Install and Apply print the NodeConfig and the actions instead of changing anything.
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { ExitCode, HvError, runCli, runCommand, runtimeVersion } from '../common/index.ts';
-import { consoleDecision, systemFacts } from '../node-runtime/index.ts';
-import { cmdlineFile } from './system.ts';
+import { consoleDecision, kernelCmdlineFile, readKernelCmdline, systemFacts } from '../node-runtime/index.ts';
 import { runInstaller, runSetup } from './ui/run.ts';
 
 /**
@@ -81,8 +80,8 @@ of /run, for the install lock). With any HVNODE_* set, Reboot only says it would
       examples: ['hvnode-setup', 'hvnode-setup --install', 'hvnode-setup --install --dry-run'],
       run: async ({ values }) => {
         if (values.console) {
-          const cmdline = readFileSync(cmdlineFile(), 'utf8');
-          if (!consoleDecision(cmdline).installer) return ExitCode.ok;
+          if (!consoleDecision(readKernelCmdline(kernelCmdlineFile(), 'hvnode-setup --console')).installer)
+            return ExitCode.ok;
         }
         const asRoot = runAsRoot(argv);
         if (asRoot !== undefined) return asRoot;

@@ -14,6 +14,7 @@ import {
   dmiUuid,
   findInstalled,
   formatCmdline,
+  kernelCmdlineFile,
   type NodeConfig,
   nodeMac,
   persistOptionsFromEnv,
@@ -111,14 +112,10 @@ export function runningSystemDisks(
  * system's console=, crashkernel= and other arguments NodeConfig keeps for the installed
  * bootloader (so a serial-console install boots with its console).
  */
-/** The kernel command line file the TUI reads: /proc/cmdline, or HVNODE_CMDLINE (tests). */
-export const cmdlineFile = (env: NodeJS.ProcessEnv = process.env): string =>
-  env.HVNODE_CMDLINE || '/proc/cmdline';
-
 export function installCmdline(config: NodeConfig, env: NodeJS.ProcessEnv): string {
   let running: string[] = [];
   try {
-    running = readKernelCmdline(cmdlineFile(env)).config.bootloaderArgs ?? [];
+    running = readKernelCmdline(kernelCmdlineFile(env)).config.bootloaderArgs ?? [];
   } catch {
     running = [];
   }
@@ -340,7 +337,10 @@ export async function uploadCurrentConfig(
   const paths = statelessPathsFromEnv(env);
   const url = server.replace(/\/+$/, '');
   try {
-    const mac = nodeMac(readKernelCmdline(cmdlineFile(env), 'hvnode-setup: upload').config, paths.discover);
+    const mac = nodeMac(
+      readKernelCmdline(kernelCmdlineFile(env), 'hvnode-setup: upload').config,
+      paths.discover,
+    );
     if (dryRun) return [`would upload ${paths.configRoot} for ${mac} to ${url}`];
     const r = await uploadConfig({
       server: url,

@@ -891,6 +891,11 @@ export function requireValidArgs(
 }
 
 /** The kernel command line from a file (default /proc/cmdline), read; exit 2 when it can't be. */
+/** The running kernel's command line file: /proc/cmdline, or HVNODE_CMDLINE (tests). */
+export function kernelCmdlineFile(env: NodeJS.ProcessEnv = process.env): string {
+  return env.HVNODE_CMDLINE || '/proc/cmdline';
+}
+
 export function readKernelCmdline(file = '/proc/cmdline', where?: string): CmdlineResult {
   let text: string;
   try {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { execa } from 'execa';
 import { bundleRuntime } from '../../builder/build/bundle.ts';
-import { CONSOLE_GATE, RUNTIME_UNITS } from '../../builder/build/configure.ts';
+import { CONSOLE_GATE, RUNTIME_UNITS } from '../../builder/index.ts';
 import { consoleDecision, consoleInstallerFile, recordConsoleDecision } from '../../node-runtime/index.ts';
 import { installLock } from '../../tui/system.ts';
 import { REPO, requireTools } from '../helpers/env.ts';
