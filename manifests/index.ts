@@ -16,5 +16,6 @@ export {
   rpmLine,
   srpmLine,
   type WriteOptions,
+  writeIsoManifests,
   writeManifests,
 } from './write.ts';

@@ -8,6 +8,7 @@ import { basename, join } from 'node:path';
 import { dataError, ExitCode, extractFromIso, listIsoFiles, ToolError } from '../common/index.ts';
 import {
   type DirEntry,
+  ISO_JSON_SUFFIX,
   type FileEntry,
   MANIFEST_FILES,
   type ManifestJson,
@@ -76,7 +77,8 @@ async function readFolder(dir: string, source: string): Promise<Manifests> {
     return data === undefined ? undefined : bunzip2(data);
   };
   const licenseText = await text(MANIFEST_FILES.license);
-  const json = await text(MANIFEST_FILES.json);
+  // an ISO carries manifest.json bzip2-compressed (writeIsoManifests)
+  const json = (await text(MANIFEST_FILES.json)) ?? (await bz(`${MANIFEST_FILES.json}${ISO_JSON_SUFFIX}`));
   if (json !== undefined) {
     let m: ManifestJson;
     try {

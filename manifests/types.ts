@@ -69,4 +69,7 @@ export const MANIFEST_FILES = {
   json: 'manifest.json',
 } as const;
 
+/** What an ISO's isolinux/ adds to the name of a JSON manifest (writeIsoManifests). */
+export const ISO_JSON_SUFFIX = '.bz2';
+
 export const NOT_OWNED = 'Not owned by any package.';

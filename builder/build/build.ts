@@ -35,7 +35,7 @@ import {
   replaceFile,
   TOP_LAYER,
 } from '../../common/index.ts';
-import { writeManifests } from '../../manifests/index.ts';
+import { writeIsoManifests, writeManifests } from '../../manifests/index.ts';
 import { BuildLog, removeTree, requireTools, run } from '../exec.ts';
 import {
   type AptPlan,
@@ -357,14 +357,16 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
       () => treeBytes(root),
     );
     // the manifests describe the image as it goes into the squashfs; they travel in the ISO's
-    // isolinux/ (where release tooling looks for them), the machine-readable ones also beside it
-    const manifests = await stage('manifests', () =>
-      writeManifests(root, join(liveRoot, 'isolinux'), {
+    // isolinux/ (where release tooling looks for them; the JSON ones compressed), the
+    // machine-readable ones also beside it
+    const manifests = await stage('manifests', async () => {
+      const written = await writeManifests(root, join(workdir, 'manifests'), {
         name: base,
         created: new Date(epoch ? Number(epoch) * 1000 : Date.now()).toISOString(),
-      }),
-    );
-    (stages.at(-1) as StageReport).bytes = manifests.files.reduce((n, f) => n + statSync(f).size, 0);
+      });
+      return { ...written, inIso: await writeIsoManifests(written.files, join(liveRoot, 'isolinux')) };
+    });
+    (stages.at(-1) as StageReport).bytes = manifests.inIso.reduce((n, f) => n + statSync(f).size, 0);
     // what an HTTP boot adds to the local initramfs: stored if the image lacks it, else listed
     if (netInitrd)
       await stage(

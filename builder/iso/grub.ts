@@ -2,7 +2,7 @@
 // payload). The menus they boot are common's boot model. FAT images are made with mkfs.fat +
 // mtools: this build host's kernel has no vfat.
 
-import { copyFileSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ESP_GRUB_DIR, grubQuote, INSTALLED_EARLY_CONFIG, run } from '../../common/index.ts';
 import type { BuildLog } from '../exec.ts';
@@ -79,7 +79,8 @@ export async function makeGrubImage(o: GrubImageOptions): Promise<void> {
 
 export interface FatImageOptions {
   out: string;
-  sizeKiB: number;
+  /** The image's size; without it, the smallest FAT12 image the files fit in (fatFitKiB). */
+  sizeKiB?: number;
   label: string;
   /** Files to copy in: path inside the image (e.g. /EFI/BOOT/BOOTX64.EFI) → host path. */
   files: Record<string, string>;
@@ -89,6 +90,17 @@ export interface FatImageOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * The size of a FAT12 image that holds these files and directories: each file and directory
+ * rounded up to 4 KiB (mkfs.fat's cluster is at most that for images this small), plus 64 KiB
+ * for the boot sector, the two FATs and the root directory, rounded up to 64 KiB. The ISO's EFI
+ * El Torito image used to be a fixed 4 MiB for its 0.74 MiB GRUB: 3.3 MB of every ISO was empty.
+ */
+export function fatFitKiB(fileBytes: number[], dirCount: number): number {
+  const clusters = fileBytes.reduce((n, b) => n + Math.ceil(b / 4096), 0) + dirCount;
+  return Math.ceil((clusters * 4 + 64) / 64) * 64;
+}
+
 /** A FAT image made without mounting: mkfs.fat, then mtools. */
 export async function makeFatImage(o: FatImageOptions): Promise<void> {
   mkdirSync(dirname(o.out), { recursive: true });
@@ -96,17 +108,18 @@ export async function makeFatImage(o: FatImageOptions): Promise<void> {
   if (o.epoch) env.SOURCE_DATE_EPOCH = o.epoch;
   const common = { log: o.log, signal: o.signal, env };
   const volid = o.epoch ? (Number(o.epoch) >>> 0).toString(16).padStart(8, '0').slice(-8) : undefined;
-  await run(
-    'mkfs.fat',
-    ['-C', o.out, String(o.sizeKiB), '-n', o.label, ...(volid ? ['-i', volid, '--invariant'] : [])],
-    { ...common, what: 'mkfs.fat' },
-  );
   const dirs = new Set<string>();
   for (const p of Object.keys(o.files)) {
     const parts = p.split('/').filter(Boolean);
     for (let i = 1; i < parts.length; i++) dirs.add(`/${parts.slice(0, i).join('/')}`);
   }
   const sortedDirs = [...dirs].sort();
+  const sizeKiB = o.sizeKiB ?? fatFitKiB(Object.values(o.files).map((f) => statSync(f).size), dirs.size);
+  await run(
+    'mkfs.fat',
+    ['-C', o.out, String(sizeKiB), '-n', o.label, ...(volid ? ['-i', volid, '--invariant'] : [])],
+    { ...common, what: 'mkfs.fat' },
+  );
   if (sortedDirs.length > 0)
     await run('mmd', ['-i', o.out, ...sortedDirs.map((d) => `::${d}`)], { ...common, what: 'mmd' });
   for (const [inside, host] of Object.entries(o.files).sort(([a], [b]) => (a < b ? -1 : 1))) {

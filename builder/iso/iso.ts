@@ -105,7 +105,6 @@ export async function stageEfiBoot(
   writeFileSync(cfgCopy, cfg);
   await makeFatImage({
     out: join(liveRoot, EFI_BOOT_IMAGE),
-    sizeKiB: 4096,
     label: 'EFIBOOT',
     files: { '/EFI/BOOT/BOOTX64.EFI': bootx64, '/EFI/BOOT/grub.cfg': cfgCopy },
     epoch: ctx.env.SOURCE_DATE_EPOCH,

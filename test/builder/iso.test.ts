@@ -1,7 +1,9 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { fatFitKiB, makeFatImage } from '../../builder/iso/grub.ts';
 import { compareKernelVersions, findKernel, kernelArgs } from '../../builder/iso/iso.ts';
 import { bootEntries, grubConfig, HvError, isolinuxConfig } from '../../common/index.ts';
 
@@ -71,4 +73,26 @@ test("the boot menu offers oVirt Node's entries, each with the image's kernel ar
     }),
     /'it'\\''s'/,
   );
+});
+
+test('a FAT image made without a size fits its files, with little room to spare', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hvnode-fat-'));
+  const files: Record<string, string> = {};
+  // sizes around the cluster boundaries, and one the size of a GRUB EFI image
+  for (const [i, size] of [0, 1, 4095, 4097, 757760].entries()) {
+    const host = join(dir, `f${i}`);
+    writeFileSync(host, Buffer.alloc(size, i + 1));
+    files[`/EFI/BOOT/F${i}.BIN`] = host;
+  }
+  files['/EFI/X/deep/g.cfg'] = join(dir, 'f1');
+  const out = join(dir, 'fat.img');
+  await makeFatImage({ out, label: 'EFIBOOT', files });
+  const total = Object.values(files).reduce((n, f) => n + statSync(f).size, 0);
+  t.true(statSync(out).size < total + 256 * 1024, `${statSync(out).size} bytes for ${total}`);
+  for (const [inside, host] of Object.entries(files)) {
+    const back = execFileSync('mtype', ['-i', out, `::${inside}`], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
+    t.true(back.equals(readFileSync(host)), inside);
+  }
+  t.is(fatFitKiB([], 0), 64);
+  t.is(fatFitKiB([1], 1), 128);
 });

@@ -67,7 +67,7 @@ test('e2e: the test profile builds into an ISO that boots to "hvnode: ready <ver
   const rootfs = report.stages.find((s) => s.name === 'rootfs');
   t.regex(rootfs?.inputHash ?? '', /^[0-9a-f]{64}$/, 'the rootfs stage reports its input hash');
   t.true(rootfs?.cache === 'hit' || rootfs?.cache === 'miss', `cache status ${rootfs?.cache}`);
-  // the classic manifests travel inside the ISO; the machine-readable ones also beside it
+  // the manifests travel inside the ISO (the JSON ones compressed); the JSON ones also beside it
   const listing = await execa('xorriso', ['-indev', iso, '-ls', '/isolinux/*', '/EFI/BOOT/*', '/LiveOS/*'], {
     reject: false,
   });
@@ -78,8 +78,8 @@ test('e2e: the test profile builds into an ISO that boots to "hvnode: ready <ver
     'isolinux/manifest-owns.txt.bz2',
     'isolinux/manifest-file.txt.bz2',
     'isolinux/manifest-dir.txt.bz2',
-    'isolinux/manifest.json',
-    'isolinux/hvnode-test-0.1.0.spdx.json',
+    'isolinux/manifest.json.bz2',
+    'isolinux/hvnode-test-0.1.0.spdx.json.bz2',
     'isolinux/efiboot.img',
     'EFI/BOOT/BOOTX64.EFI',
     'EFI/BOOT/grub.cfg',

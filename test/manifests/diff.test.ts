@@ -1,7 +1,7 @@
 // Reading manifests back (folder, classic files only, ISO) and diffing two images, through the
 // API and through `hvnode manifest diff`.
 
-import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -11,6 +11,7 @@ import {
   formatDiff,
   type ManifestDiff,
   readManifests,
+  writeIsoManifests,
   writeManifests,
 } from '../../manifests/index.ts';
 import { basePackages, type FakePackage, makeRootfs } from '../fixtures/manifests/rootfs.ts';
@@ -128,8 +129,13 @@ test('the classic files alone, and an ISO, read back the same packages and files
 
   const tree = temp();
   t.teardown(() => rmSync(tree, { recursive: true, force: true }));
-  mkdirSync(join(tree, 'isolinux'));
-  cpSync(dir, join(tree, 'isolinux'), { recursive: true });
+  // laid out as a build lays out its ISO: the JSON manifests bzip2-compressed
+  const inIso = await writeIsoManifests(
+    readdirSync(dir).map((f) => join(dir, f)),
+    join(tree, 'isolinux'),
+  );
+  t.true(inIso.some((f) => f.endsWith('/manifest.json.bz2')));
+  t.false(inIso.some((f) => f.endsWith('.json')));
   const iso = join(tree, 'img.iso');
   await execa('xorriso', [
     '-as',
