@@ -8,8 +8,8 @@ import { basename, join } from 'node:path';
 import { dataError, ExitCode, extractFromIso, listIsoFiles, ToolError } from '../common/index.ts';
 import {
   type DirEntry,
-  ISO_JSON_SUFFIX,
   type FileEntry,
+  ISO_JSON_SUFFIX,
   MANIFEST_FILES,
   type ManifestJson,
   type Manifests,

@@ -184,4 +184,3 @@ export async function writeIsoManifests(files: string[], isoDir: string): Promis
   }
   return byteSorted(written);
 }
-

@@ -114,7 +114,12 @@ export async function makeFatImage(o: FatImageOptions): Promise<void> {
     for (let i = 1; i < parts.length; i++) dirs.add(`/${parts.slice(0, i).join('/')}`);
   }
   const sortedDirs = [...dirs].sort();
-  const sizeKiB = o.sizeKiB ?? fatFitKiB(Object.values(o.files).map((f) => statSync(f).size), dirs.size);
+  const sizeKiB =
+    o.sizeKiB ??
+    fatFitKiB(
+      Object.values(o.files).map((f) => statSync(f).size),
+      dirs.size,
+    );
   await run(
     'mkfs.fat',
     ['-C', o.out, String(sizeKiB), '-n', o.label, ...(volid ? ['-i', volid, '--invariant'] : [])],

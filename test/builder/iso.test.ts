@@ -90,7 +90,9 @@ test('a FAT image made without a size fits its files, with little room to spare'
   const total = Object.values(files).reduce((n, f) => n + statSync(f).size, 0);
   t.true(statSync(out).size < total + 256 * 1024, `${statSync(out).size} bytes for ${total}`);
   for (const [inside, host] of Object.entries(files)) {
-    const back = execFileSync('mtype', ['-i', out, `::${inside}`], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
+    const back = execFileSync('mtype', ['-i', out, `::${inside}`], {
+      env: { ...process.env, MTOOLS_SKIP_CHECK: '1' },
+    });
     t.true(back.equals(readFileSync(host)), inside);
   }
   t.is(fatFitKiB([], 0), 64);

@@ -41,7 +41,12 @@ test('e2e: the default image is minimized, carries its manifests, and boots with
   };
   t.true(minimized.totals.bytes > 100 * 2 ** 20, 'minimization removed more than 100 MiB');
   t.true(minimized.groups.length >= 4, 'the size table has the rule groups');
-  for (const f of ['manifest-rpm.txt', 'manifest-license.txt', 'manifest-owns.txt.bz2', 'manifest.json.bz2']) {
+  for (const f of [
+    'manifest-rpm.txt',
+    'manifest-license.txt',
+    'manifest-owns.txt.bz2',
+    'manifest.json.bz2',
+  ]) {
     const ls = await execa('xorriso', ['-indev', iso, '-ls', `/isolinux/${f}`], { reject: false });
     t.regex(ls.stdout, new RegExp(f.replace(/\./g, '\\.')), `${f} in the ISO`);
   }
