@@ -1,7 +1,8 @@
 // Just enough of ELF64 little-endian to know what a binary needs at run time: DT_NEEDED,
 // DT_RUNPATH/DT_RPATH (from the dynamic section found through PT_DYNAMIC, its strings found
-// through DT_STRTAB mapped by the PT_LOAD segments) and the PT_INTERP loader. Reads a few small
-// pieces of the file instead of the whole file: a libLLVM is 100 MiB.
+// through DT_STRTAB mapped by the PT_LOAD segments) and the PT_INTERP loader; and where a dynamic
+// symbol's bytes are (ICU's data package, see icu.ts). Reads a few small pieces of the file
+// instead of the whole file: a libLLVM is 100 MiB.
 
 import fs from 'node:fs';
 
@@ -23,6 +24,11 @@ const DT_RUNPATH = 29;
 
 /** The run-time needs of an ELF executable or shared object; undefined for anything else. */
 export function readElfDeps(file: string): ElfDeps | undefined {
+  return withFile(file, parse);
+}
+
+/** Reads a file through `fn`; undefined when it cannot be opened or is truncated or odd. */
+function withFile<T>(file: string, fn: (fd: number) => T | undefined): T | undefined {
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
@@ -30,9 +36,9 @@ export function readElfDeps(file: string): ElfDeps | undefined {
     return undefined;
   }
   try {
-    return parse(fd);
+    return fn(fd);
   } catch {
-    // a truncated or odd file is not a consumer we can reason about
+    // a truncated or odd file is not one we can reason about
     return undefined;
   } finally {
     fs.closeSync(fd);
@@ -113,4 +119,60 @@ function readString(fd: number, offset: number): string {
     if (end >= 0 || buf.length < size || size >= 65536) return cString(buf, 0);
     size *= 4;
   }
+}
+
+/** Where a dynamic symbol's bytes are in the file. */
+export interface ElfSymbol {
+  offset: number;
+  size: number;
+}
+
+const SHT_DYNSYM = 11;
+
+/**
+ * The file offset and size of a defined symbol of `.dynsym` (found through the section headers:
+ * the symbol's section maps its address to the file), or undefined when the file has no such
+ * symbol or is not a 64-bit little-endian ELF file.
+ */
+export function readElfSymbol(file: string, name: string): ElfSymbol | undefined {
+  return withFile(file, (fd) => findSymbol(fd, name));
+}
+
+function findSymbol(fd: number, name: string): ElfSymbol | undefined {
+  const h = read(fd, 0, 64);
+  if (h.length < 64 || h.readUInt32BE(0) !== 0x7f454c46 || h[4] !== 2 || h[5] !== 1) return undefined;
+  const shoff = Number(h.readBigUInt64LE(40));
+  const shentsize = h.readUInt16LE(58);
+  const shnum = h.readUInt16LE(60);
+  if (shentsize < 64 || shnum === 0 || shnum > 4096) return undefined;
+  const sh = read(fd, shoff, shentsize * shnum);
+  const section = (i: number) => {
+    const o = i * shentsize;
+    if (o + 64 > sh.length) return undefined;
+    return {
+      type: sh.readUInt32LE(o + 4),
+      addr: Number(sh.readBigUInt64LE(o + 16)),
+      offset: Number(sh.readBigUInt64LE(o + 24)),
+      size: Number(sh.readBigUInt64LE(o + 32)),
+      link: sh.readUInt32LE(o + 40),
+    };
+  };
+  for (let i = 0; i < shnum; i++) {
+    const dynsym = section(i);
+    if (dynsym?.type !== SHT_DYNSYM) continue;
+    const strtab = section(dynsym.link);
+    if (!strtab || dynsym.size > 64 << 20 || strtab.size > 64 << 20) return undefined;
+    const syms = read(fd, dynsym.offset, dynsym.size);
+    const strs = read(fd, strtab.offset, strtab.size);
+    for (let o = 24; o + 24 <= syms.length; o += 24) {
+      const shndx = syms.readUInt16LE(o + 6);
+      if (shndx === 0 || shndx >= 0xff00 || cString(strs, syms.readUInt32LE(o)) !== name) continue;
+      const home = section(shndx);
+      const value = Number(syms.readBigUInt64LE(o + 8));
+      const size = Number(syms.readBigUInt64LE(o + 16));
+      if (!home || value < home.addr || value + size > home.addr + home.size) return undefined;
+      return { offset: home.offset + (value - home.addr), size };
+    }
+  }
+  return undefined;
 }

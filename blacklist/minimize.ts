@@ -5,10 +5,11 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { type Diagnostic, ExitCode, HvError, Report } from '../common/index.ts';
+import { type Diagnostic, ExitCode, HvError, Report, requireTools } from '../common/index.ts';
 import { INFO, infoFiles, listedPaths, readStatus, type Stanza, writeStatusWithout } from './dpkg.ts';
 import { readElfDeps } from './elf.ts';
 import { compileGlob, type Glob, mayMatchBelow } from './glob.ts';
+import { filterIcuData, findIcuLibraries, type IcuData, readIcuData, writeIcuData } from './icu.ts';
 import { firmwareDirs, kernelTrees, readModulesDep, runDepmod } from './modules.ts';
 import { DEFAULT_LIB_DIRS, ImageFs, ldSoConfDirs } from './rootfs.ts';
 import { type Directive, parseRules, type Rule } from './rules.ts';
@@ -42,6 +43,8 @@ export interface RuleResult {
   bytes: number;
   /** droppkg: the packages removed from the database (`name:arch`). */
   packages?: string[];
+  /** icu-drop: the items taken out of ICU's data package (their bytes are in `bytes`; files stay 0). */
+  items?: number;
 }
 
 /** A removal that did not happen because something that stays needs the file. */
@@ -338,8 +341,19 @@ export async function minimize(
   for (const f of refused)
     for (let p = path.posix.dirname(f); p !== '/' && dirs.delete(p); p = path.posix.dirname(p));
 
-  const perRule = new Map<Rule, { files: number; bytes: number }>();
+  // ICU's data package: items each library drops (a library the path rules remove is left alone)
+  const icu = planIcu(img, rules, matched, (p) => removal.has(p));
+
+  const perRule = new Map<Rule, { files: number; bytes: number; items?: number }>();
   let totalBytes = 0;
+  for (const lib of icu)
+    for (const [, { rule, bytes }] of lib.drop) {
+      const acc = perRule.get(rule) ?? { files: 0, bytes: 0, items: 0 };
+      acc.items = (acc.items ?? 0) + 1;
+      acc.bytes += bytes;
+      totalBytes += bytes;
+      perRule.set(rule, acc);
+    }
   for (const r of removal.values()) {
     const acc = perRule.get(r.rule) ?? { files: 0, bytes: 0 };
     acc.files++;
@@ -353,7 +367,11 @@ export async function minimize(
   const violations = new Report();
   for (const rule of rules) {
     if (matched.has(rule)) continue;
-    const what = rule.directive.endsWith('pkg') ? 'no package' : 'no file';
+    const what = rule.directive.endsWith('pkg')
+      ? 'no package'
+      : rule.directive.startsWith('icu-')
+        ? 'no item of an ICU data library'
+        : 'no file';
     const msg = `${rule.directive} ${rule.pattern}: matches ${what}`;
     const at = { file: rule.file, line: rule.line };
     if (strict) violations.error(msg, at);
@@ -384,6 +402,7 @@ export async function minimize(
         ...acc,
       };
       if (rule.directive === 'droppkg') result.packages = pkgsOf(rule);
+      if (rule.directive === 'icu-drop') result.items = acc.items ?? 0;
       return result;
     }),
     groups: [],
@@ -407,7 +426,19 @@ export async function minimize(
     );
 
   if (!dryRun) {
+    // the new ICU packages are made (with derb and genrb) before anything is changed
+    const icuWrites: { file: string; data: IcuData; pkg: Buffer }[] = [];
+    if (icu.some((lib) => lib.drop.size > 0))
+      await requireTools(['derb', 'genrb'], 'hvnode minimize (ICU data)');
+    for (const lib of icu)
+      if (lib.drop.size > 0)
+        icuWrites.push({
+          file: img.host(lib.file),
+          data: lib.data,
+          pkg: await filterIcuData(lib.data, new Set(lib.drop.keys())),
+        });
     for (const p of removal.keys()) fs.rmSync(img.host(p), { force: true });
+    for (const w of icuWrites) writeIcuData(w.file, w.data, w.pkg);
     for (const p of plannedDirs) {
       if (!dirs.has(p)) continue;
       try {
@@ -424,6 +455,45 @@ export async function minimize(
     }
   }
   return finish();
+}
+
+interface IcuPlan {
+  /** Image path of the library. */
+  file: string;
+  data: IcuData;
+  /** Item name → the icu-drop rule that takes it and its bytes. */
+  drop: Map<string, { rule: Rule; bytes: number }>;
+}
+
+/**
+ * The ICU items each data library loses: an item goes when an icu-drop rule matches its name and
+ * no icu-keep rule does (they all name the item itself, so keep beats drop).
+ */
+function planIcu(
+  img: ImageFs,
+  rules: Rule[],
+  matched: Set<Rule>,
+  removed: (p: string) => boolean,
+): IcuPlan[] {
+  const drops = rules.filter((r) => r.directive === 'icu-drop');
+  const keeps = rules.filter((r) => r.directive === 'icu-keep');
+  if (drops.length === 0 && keeps.length === 0) return [];
+  const plans: IcuPlan[] = [];
+  for (const file of findIcuLibraries(img, [...ldSoConfDirs(img), ...DEFAULT_LIB_DIRS])) {
+    if (removed(file)) continue;
+    const data = readIcuData(img.host(file));
+    if (!data) continue;
+    const drop = new Map<string, { rule: Rule; bytes: number }>();
+    for (const item of data.items) {
+      const keeper = keeps.find((r) => r.glob.re.test(item.name));
+      const dropper = drops.find((r) => r.glob.re.test(item.name));
+      if (keeper) matched.add(keeper);
+      if (dropper) matched.add(dropper);
+      if (dropper && !keeper) drop.set(item.name, { rule: dropper, bytes: item.data.length });
+    }
+    plans.push({ file, data, drop });
+  }
+  return plans;
 }
 
 const MiB = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
@@ -473,8 +543,10 @@ export function formatReport(r: MinimizeReport): string {
   const width = Math.max(0, ...r.rules.map((x) => x.rule.length));
   for (const x of r.rules) {
     const pkgs = x.packages && x.packages.length > 0 ? ` (${x.packages.length} package(s))` : '';
+    const count =
+      x.items !== undefined ? `${String(x.items).padStart(7)} items` : `${String(x.files).padStart(7)} files`;
     lines.push(
-      `${x.rule.padEnd(width)}  ${`${x.directive} ${x.pattern}${x.force ? ' force' : ''}`.padEnd(48)} ${String(x.files).padStart(7)} files ${MiB(x.bytes).padStart(11)}${pkgs}`,
+      `${x.rule.padEnd(width)}  ${`${x.directive} ${x.pattern}${x.force ? ' force' : ''}`.padEnd(48)} ${count} ${MiB(x.bytes).padStart(11)}${pkgs}`,
     );
   }
   lines.push('', formatGroups(r.groups).trimEnd(), '');

@@ -13,6 +13,8 @@ export const DIRECTIVES = [
   'module-keep',
   'firmware-drop',
   'firmware-keep',
+  'icu-drop',
+  'icu-keep',
 ] as const;
 export type Directive = (typeof DIRECTIVES)[number];
 
@@ -32,7 +34,7 @@ export interface Rule {
 }
 
 export function isDrop(d: Directive): boolean {
-  return d === 'drop' || d === 'droppkg' || d === 'module-drop' || d === 'firmware-drop';
+  return d === 'drop' || d === 'droppkg' || d === 'module-drop' || d === 'firmware-drop' || d === 'icu-drop';
 }
 
 export function parseRules(text: string, file: string): { rules: Rule[]; report: Report } {
@@ -63,11 +65,13 @@ export function parseRules(text: string, file: string): { rules: Rule[]; report:
       continue;
     }
     let force = false;
-    if (rest.length === 1 && rest[0] === 'force' && isDrop(directive)) force = true;
+    // nothing refuses an ICU item's removal: force would mean nothing there
+    if (rest.length === 1 && rest[0] === 'force' && isDrop(directive) && directive !== 'icu-drop')
+      force = true;
     else if (rest.length > 0) {
       const hint =
         rest[0] === 'force'
-          ? '"force" is only allowed on drop rules'
+          ? '"force" is only allowed on drop rules that a dependency check can refuse (not icu-drop)'
           : 'one glob per line; a glob cannot contain spaces';
       report.error(`extra words after "${directive} ${pattern}": ${rest.join(' ')}`, { ...at, hint });
       continue;
@@ -80,8 +84,9 @@ export function parseRules(text: string, file: string): { rules: Rule[]; report:
       report.error(`"${directive}" takes a package name glob, got "${pattern}"`, at);
       continue;
     }
-    // module and firmware globs are relative to their tree; a leading slash is a slip, not a mistake
-    const relative = directive.startsWith('module-') || directive.startsWith('firmware-');
+    // module, firmware and ICU globs are relative to their tree; a leading slash is a slip, not a mistake
+    const relative =
+      directive.startsWith('module-') || directive.startsWith('firmware-') || directive.startsWith('icu-');
     const source = relative
       ? pattern.replace(/^\/+/, '').replace(/\/+$/, '')
       : pattern.replace(/(.)\/+$/, '$1');

@@ -24,6 +24,7 @@ PACKAGES=(
   bzip2
   mtools                # FAT images without mounting (this kernel has no vfat)
   attr                  # getfattr/setfattr: the overlay attributes of the image's top layer
+  icu-devtools          # derb, genrb: the locale indexes of the ICU data the icu-drop rules filter
   grub-efi-amd64-bin    # UEFI boot of the ISO and of disk images
   grub-pc-bin           # BIOS boot of disk images
   grub-common           # grub-mkimage

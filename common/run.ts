@@ -30,6 +30,8 @@ export const TOOL_PACKAGES: Record<string, string> = {
   mcopy: 'mtools',
   getfattr: 'attr',
   setfattr: 'attr',
+  derb: 'icu-devtools',
+  genrb: 'icu-devtools',
   mmd: 'mtools',
   mdir: 'mtools',
   mtype: 'mtools',

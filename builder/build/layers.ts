@@ -122,8 +122,34 @@ export interface TopPlan {
   copy: string[];
   /** Whiteouts to add (the base has it, the finished tree does not). */
   whiteouts: string[];
-  /** Whiteouts to remove (they hide nothing in the base). */
+  /** Whiteouts to remove (they hide nothing in the base), and files the base has just so. */
   drop: string[];
+}
+
+/** The extended attributes of a file as getfattr dumps them, without overlayfs's own. */
+function userXattrs(file: string): string | undefined {
+  const r = runSync('getfattr', ['-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '--', file]);
+  if (r.status !== 0) return undefined;
+  return r.stdout
+    .split('\n')
+    .filter((l) => l && !l.startsWith('#') && !l.startsWith('trusted.overlay.'))
+    .join('\n');
+}
+
+/**
+ * Whether two regular files are the same: bytes, mode, owner, modification time and extended
+ * attributes. A rule that rewrites a file (the ICU data filter, a droppkg's status file) does it
+ * again on the finished tree: the top layer needs no second copy of what the base already has.
+ */
+export function sameFile(a: string, b: string): boolean {
+  const x = lstatOr(a);
+  const y = lstatOr(b);
+  if (!x?.isFile() || !y?.isFile()) return false;
+  if (x.size !== y.size || x.mode !== y.mode || x.uid !== y.uid || x.gid !== y.gid || x.mtimeMs !== y.mtimeMs)
+    return false;
+  if (!readFileSync(a).equals(readFileSync(b))) return false;
+  const xa = userXattrs(a);
+  return xa !== undefined && xa === userXattrs(b);
 }
 
 /**
@@ -219,6 +245,7 @@ export function planTopLayer(
       if (isWhiteout(st)) {
         if (!inBase(r)) plan.drop.push(r);
       } else if (st.isDirectory()) walkUpper(r);
+      else if (sameFile(join(p.upper, r), join(p.baseUpper, r))) plan.drop.push(r);
     }
   };
   walkUpper('');

@@ -23,6 +23,7 @@ import {
   rmSync,
   type Stats,
   symlinkSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -162,6 +163,14 @@ function removeHelp(b: string): void {
 /** A folder the rules make that neither the package tree nor the finished tree has. */
 function makeLdconfigCache(b: string): void {
   write(b, 'var/cache/ldconfig/aux-cache', 'aux\n');
+}
+
+/** A rule that rewrites a file in place, keeping its times (as the ICU data filter does). */
+function rewriteLibrary(b: string): void {
+  const f = join(b, 'usr/lib/libx.so.1');
+  const st = lstatSync(f);
+  writeFileSync(f, 'libx, filtered\n');
+  utimesSync(f, st.atime, st.mtime);
 }
 
 /** The build's "%post", run on the build overlay's merged tree. */
@@ -343,8 +352,15 @@ const whiteoutsBelow = (root: string) =>
     return st.isCharacterDevice() && st.rdev === 0;
   });
 
-/** The whole flow in a fresh folder under /var/tmp; `baseRules` changes the base (none: an empty base upper). */
-async function layeredBuild(t: ExecutionContext, baseRules: ((b: string) => void)[]): Promise<Result> {
+/**
+ * The whole flow in a fresh folder under /var/tmp; `baseRules` changes the base (none: an empty
+ * base upper), `finalRules` the finished tree after %post (the rules' second run).
+ */
+async function layeredBuild(
+  t: ExecutionContext,
+  baseRules: ((b: string) => void)[],
+  finalRules: ((m: string) => void)[] = [],
+): Promise<Result> {
   requireRoot(t);
   requireTools(t, TOOLS);
   const dir = mkdtempSync('/var/tmp/hvnode-layers-test-');
@@ -378,6 +394,7 @@ async function layeredBuild(t: ExecutionContext, baseRules: ((b: string) => void
     let finished: Listing;
     try {
       post(main.merged);
+      for (const rule of finalRules) rule(main.merged);
       finished = await listing(main.merged);
       plan = planTopLayer(
         { lower, baseUpper: base.upper, upper: main.upper, merged: main.merged },
@@ -512,4 +529,23 @@ test('whiteouts below a folder the rules replace are dropped when the base has n
     'usr/share/zoneinfo/Europe/Paris',
     'usr/share/zoneinfo/Extra',
   ]);
+});
+
+test('a file both runs of the rules rewrite the same way stays in the base only', async (t) => {
+  const r = await layeredBuild(t, [rewriteLibrary], [rewriteLibrary]);
+  t.deepEqual(differences(r.finished, r.layered), []);
+  t.deepEqual(r.plan.drop, ['usr/lib/libx.so.1']);
+  // rewritten differently (another time): the top keeps its copy
+  const other = await layeredBuild(
+    t,
+    [rewriteLibrary],
+    [
+      (m) => {
+        rewriteLibrary(m);
+        utimesSync(join(m, 'usr/lib/libx.so.1'), 1, 1);
+      },
+    ],
+  );
+  t.deepEqual(differences(other.finished, other.layered), []);
+  t.deepEqual(other.plan.drop, []);
 });
