@@ -394,7 +394,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
           unmountTree(root);
           await applyTopPlan(plan, { lower, upper: overlay.upper }, { log, signal: opts.signal });
           await stripOverlayXattrs(overlay.upper);
-          await makeSquashfs(ctx, overlay.upper, join(layersDir, TOP_LAYER));
+          await makeSquashfs(ctx, overlay.upper, join(layersDir, TOP_LAYER), { small: true });
           copyFileSync(join(baseDir, BASE_LAYER), join(layersDir, BASE_LAYER));
           writeFileSync(join(liveRoot, LAYERS_FILE), formatLayers(layers));
         },
