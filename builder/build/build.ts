@@ -54,7 +54,7 @@ import type { BuildContext } from './context.ts';
 
 export { removeTree };
 
-import { LOCAL_INITRD_RECIPE, makeLocalInitrds, writeNetInitrd } from '../iso/initrd.ts';
+import { LOCAL_INITRD_RECIPE, makeInitrds, writeNetInitrd } from '../iso/initrd.ts';
 import { makeIso, makeSquashfs, stageIsoTree } from '../iso/iso.ts';
 import { parseKickstart } from '../kickstart/index.ts';
 import { loadProfile } from '../kickstart/profile.ts';
@@ -299,7 +299,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
           // no stage cache for dnf yet: its repositories' metadata digest is not wired
           entry.cache = 'off';
           await buildRootfsDnf(ctx, dnf.plan, ownRootfs);
-          await makeLocalInitrds(ctx, ownRootfs);
+          await makeInitrds(ctx, ownRootfs, { network: false });
           return undefined;
         }
         const plan = (apt as NonNullable<typeof apt>).plan;
@@ -311,7 +311,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildReport> {
           return key;
         }
         await buildRootfs(ctx, plan, ownRootfs);
-        await makeLocalInitrds(ctx, ownRootfs);
+        await makeInitrds(ctx, ownRootfs, { network: true });
         if (key) await cache.store('rootfs', key, ownRootfs);
         return key;
       },

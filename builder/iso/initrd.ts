@@ -1,8 +1,11 @@
-// The two initramfs of an image (see common/netboot.ts). dracut makes the network one when the
-// kernel package is installed (90-hvnode.conf: livenet, network-legacy); the rootfs stage makes
-// the local one beside it, without the network modules (a third smaller, and nothing a medium
-// boot waits on). After the image is finished, the difference between the two becomes the ISO's
-// network part: what the image lacks is stored, what it has is listed.
+// The two initramfs of an image (see common/netboot.ts): the network one (90-hvnode.conf:
+// livenet, network-legacy) and the local one, without the network modules (a third smaller, and
+// nothing a medium boot waits on). The rootfs stage makes them: for apt, both side by side once
+// the packages are in (the kernel's postinst is told not to make one: INITRD=No; dracut is half
+// idle, so the two together take little more than one); for dnf, kernel-install makes the
+// network one and the stage adds the local one. After the image is finished, the difference
+// between the two becomes the ISO's network part: what the image lacks is stored, what it has is
+// listed.
 
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -42,32 +45,37 @@ export const NETWORK_DRACUT_MODULES = [
 /** The local initramfs of kernel `kver` in the image's /boot. */
 export const localInitrdName = (kver: string) => `initrd-local.img-${kver}`;
 
-/** What the rootfs stage's cache key takes of how the local initramfs is made (v: bump on change). */
-export const LOCAL_INITRD_RECIPE = { v: 1, omit: NETWORK_DRACUT_MODULES, name: localInitrdName('KVER') };
+/** What the rootfs stage's cache key takes of how the initramfs are made (v: bump on change). */
+export const LOCAL_INITRD_RECIPE = { v: 2, omit: NETWORK_DRACUT_MODULES, name: localInitrdName('KVER') };
 
-/** Makes /boot/initrd-local.img-<kver> for every kernel of the image: its initramfs without the network. */
-export async function makeLocalInitrds(ctx: BuildContext, root: string): Promise<void> {
+/**
+ * Makes the initramfs of every kernel of the image: /boot/initrd-local.img-<kver> (without the
+ * network) and, with `network`, /boot/initrd.img-<kver> (the image's own, with it) side by side.
+ * Without `network` a kernel whose package made no initramfs is skipped (findKernel names it).
+ */
+export async function makeInitrds(ctx: BuildContext, root: string, o: { network: boolean }): Promise<void> {
   const boot = join(root, 'boot');
   const kernels = existsSync(boot)
     ? readdirSync(boot)
         .filter((f) => f.startsWith('vmlinuz-'))
         .map((f) => f.slice('vmlinuz-'.length))
     : [];
-  for (const kver of kernels) {
-    if (!existsSync(join(boot, `initrd.img-${kver}`))) continue; // findKernel names what is missing
-    await inChroot(
+  const dracut = (kver: string, out: string, omit: string[]) =>
+    inChroot(
       ctx,
       root,
-      [
-        'dracut',
-        '--force',
-        '--omit',
-        NETWORK_DRACUT_MODULES.join(' '),
-        `/boot/${localInitrdName(kver)}`,
-        kver,
-      ],
-      { what: `dracut (the local initramfs of ${kver})` },
+      ['dracut', '--force', ...(omit.length ? ['--omit', omit.join(' ')] : []), out, kver],
+      {
+        what: `dracut (the ${omit.length ? 'local' : 'network'} initramfs of ${kver})`,
+      },
     );
+  for (const kver of kernels) {
+    if (!o.network && !existsSync(join(boot, `initrd.img-${kver}`))) continue;
+    const jobs = [dracut(kver, `/boot/${localInitrdName(kver)}`, NETWORK_DRACUT_MODULES)];
+    if (o.network) jobs.push(dracut(kver, `/boot/initrd.img-${kver}`, []));
+    // both run to their end before a failure is reported: none is left working in the tree
+    const failed = (await Promise.allSettled(jobs)).find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
   }
 }
 

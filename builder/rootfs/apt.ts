@@ -179,8 +179,8 @@ export async function buildRootfs(ctx: BuildContext, plan: AptPlan, rootfs: stri
     // the package cache: .debs from earlier builds go in, new ones come back out
     `--setup-hook=mkdir -p "$1/var/cache/apt/archives" && find ${q(cache)} -maxdepth 1 -name '*.deb' -exec cp -l -t "$1/var/cache/apt/archives/" {} + 2>/dev/null || find ${q(cache)} -maxdepth 1 -name '*.deb' -exec cp -t "$1/var/cache/apt/archives/" {} +`,
     `--customize-hook=find "$1/var/cache/apt/archives" -maxdepth 1 -name '*.deb' -exec cp -n -t ${q(cache)} {} +`,
-    // dracut must find its configuration and our module before the kernel's postinst runs it,
-    // so the one initramfs the install makes is already the live one
+    // dracut finds its configuration and our module in the image (the stage runs it after the
+    // packages are in)
     `--essential-hook=mkdir -p "$1/etc/dracut.conf.d" "$1/usr/lib/dracut/modules.d" && cp ${q(join(dracutDir, '90-hvnode.conf'))} "$1/etc/dracut.conf.d/" && cp -r ${q(join(dracutDir, '90hvnode-live'))} "$1/usr/lib/dracut/modules.d/"`,
   ];
   if (plan.exclude.length > 0) {
@@ -219,7 +219,8 @@ export async function buildRootfs(ctx: BuildContext, plan: AptPlan, rootfs: stri
       rootfs,
       ...plan.mirrors,
     ],
-    { log: ctx.log, signal: ctx.signal, what: 'mmdebstrap', env: ctx.env },
+    // the kernel's postinst makes no initramfs: the stage makes both after this (makeInitrds)
+    { log: ctx.log, signal: ctx.signal, what: 'mmdebstrap', env: { ...ctx.env, INITRD: 'No' } },
   );
 }
 
