@@ -4,6 +4,7 @@ export type { ElfDeps } from './elf.ts';
 export { readElfDeps } from './elf.ts';
 export type { Glob } from './glob.ts';
 export { compileGlob } from './glob.ts';
+export { encodeIcuData, type IcuData, type IcuItem, readIcuData } from './icu.ts';
 export type { GroupResult, MinimizeOptions, MinimizeReport, Refusal, RuleResult } from './minimize.ts';
 export {
   DEFAULT_RULES_DIR,

@@ -26,7 +26,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { dataError, ExitCode, HvError, mountPoints, Report, run, ToolError } from '../common/index.ts';
-import { type CmdlineResult, readCmdline, requireValidArgs } from './config/index.ts';
+import { type CmdlineResult, kernelCmdlineFile, readCmdline, requireValidArgs } from './config/index.ts';
 import {
   type ConfigStore,
   type EntryType,
@@ -82,7 +82,7 @@ export function persistOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Per
     configRoot: env.HVNODE_CONFIG_ROOT || DEFAULT_OPTIONS.configRoot,
     root: env.HVNODE_ROOT || DEFAULT_OPTIONS.root,
     mountinfo: env.HVNODE_MOUNTINFO || DEFAULT_OPTIONS.mountinfo,
-    cmdline: env.HVNODE_CMDLINE || DEFAULT_OPTIONS.cmdline,
+    cmdline: kernelCmdlineFile(env),
   };
 }
 

@@ -13,6 +13,7 @@ import {
   type CmdlineResult,
   type DiskBus,
   type DiskSelector,
+  kernelCmdlineFile,
   type NodeConfig,
   readCmdline,
 } from '../config/index.ts';
@@ -46,7 +47,7 @@ export function diskEnvFromEnv(env: NodeJS.ProcessEnv = process.env): DiskEnv {
     sysfs: env.HVNODE_SYSFS || DEFAULT_DISK_ENV.sysfs,
     dev: env.HVNODE_DEV || DEFAULT_DISK_ENV.dev,
     mountinfo: env.HVNODE_MOUNTINFO || DEFAULT_DISK_ENV.mountinfo,
-    cmdline: env.HVNODE_CMDLINE || DEFAULT_DISK_ENV.cmdline,
+    cmdline: kernelCmdlineFile(env),
     include: (env.HVNODE_INCLUDE_DISKS ?? '').split(',').filter(Boolean),
   };
 }

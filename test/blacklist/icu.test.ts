@@ -16,8 +16,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { encodeIcuData, readIcuData } from '../../blacklist/icu.ts';
-import { formatReport, minimize, parseRules } from '../../blacklist/index.ts';
+import { encodeIcuData, formatReport, minimize, parseRules, readIcuData } from '../../blacklist/index.ts';
 import { requireTools } from '../helpers/env.ts';
 
 const HOST_LIB = '/usr/lib/x86_64-linux-gnu/libicudata.so.72';

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { fatFitKiB, makeFatImage } from '../../builder/iso/grub.ts';
+import { fatFitKiB, makeFatImage } from '../../builder/index.ts';
 import { compareKernelVersions, findKernel, kernelArgs } from '../../builder/iso/iso.ts';
 import { bootEntries, grubConfig, HvError, isolinuxConfig } from '../../common/index.ts';
 
