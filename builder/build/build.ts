@@ -54,7 +54,7 @@ import type { BuildContext } from './context.ts';
 
 export { removeTree };
 
-import { LOCAL_INITRD_RECIPE, makeInitrds, writeNetInitrd } from '../iso/initrd.ts';
+import { INITRD_RECIPE, makeInitrds, writeNetInitrd } from '../iso/initrd.ts';
 import { makeIso, makeSquashfs, stageIsoTree } from '../iso/iso.ts';
 import { parseKickstart } from '../kickstart/index.ts';
 import { loadProfile } from '../kickstart/profile.ts';
@@ -481,7 +481,7 @@ async function rootfsKey(ctx: BuildContext, plan: AptPlan): Promise<string | und
     dracut: hashFolder(join(ctx.repoDir, 'builder', 'dracut')),
     // how the stage runs mmdebstrap (options and hooks) and makes the local initramfs
     recipe: hashInputs(readFileSync(join(ctx.repoDir, 'builder', 'rootfs', 'apt.ts'), 'utf8')),
-    localInitrd: LOCAL_INITRD_RECIPE,
+    localInitrd: INITRD_RECIPE,
     epoch: ctx.env.SOURCE_DATE_EPOCH,
   });
 }

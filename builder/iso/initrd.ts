@@ -46,7 +46,7 @@ export const NETWORK_DRACUT_MODULES = [
 export const localInitrdName = (kver: string) => `initrd-local.img-${kver}`;
 
 /** What the rootfs stage's cache key takes of how the initramfs are made (v: bump on change). */
-export const LOCAL_INITRD_RECIPE = { v: 2, omit: NETWORK_DRACUT_MODULES, name: localInitrdName('KVER') };
+export const INITRD_RECIPE = { v: 2, omit: NETWORK_DRACUT_MODULES, name: localInitrdName('KVER') };
 
 /**
  * Makes the initramfs of every kernel of the image: /boot/initrd-local.img-<kver> (without the
