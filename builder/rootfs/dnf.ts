@@ -13,6 +13,7 @@ import { requireTools } from '../exec.ts';
 import type { Kickstart, KsCommand, KsPackageItem, SourcePos } from '../kickstart/index.ts';
 import type { BuildProfile } from '../kickstart/profile.ts';
 import { runIsolated, writeInImage } from './chroot.ts';
+import { JOURNALD_DROPIN, JOURNALD_DROPIN_DIR, JOURNALD_DROPIN_SOURCE } from './seed.ts';
 
 export type RootfsBackend = 'apt' | 'dnf';
 
@@ -305,12 +306,17 @@ function missingPackagesError(err: HvError, plan: DnfPlan): HvError {
   });
 }
 
-/** dracut's configuration and our module, in place before a kernel package's scriptlets run dracut. */
+/**
+ * dracut's configuration, our module and the journal's settings (which the module copies into the
+ * initramfs), in place before a kernel package's scriptlets run dracut.
+ */
 function seedDracut(ctx: BuildContext, root: string): void {
   const dracutDir = join(ctx.repoDir, 'builder', 'dracut');
   mkdirSync(join(root, 'etc/dracut.conf.d'), { recursive: true });
   mkdirSync(join(root, 'usr/lib/dracut/modules.d'), { recursive: true });
+  mkdirSync(join(root, JOURNALD_DROPIN_DIR), { recursive: true });
   cpSync(join(dracutDir, '90-hvnode.conf'), join(root, 'etc/dracut.conf.d/90-hvnode.conf'));
+  cpSync(join(dracutDir, JOURNALD_DROPIN_SOURCE), join(root, JOURNALD_DROPIN_DIR, JOURNALD_DROPIN));
   cpSync(join(dracutDir, '90hvnode-live'), join(root, 'usr/lib/dracut/modules.d/90hvnode-live'), {
     recursive: true,
   });

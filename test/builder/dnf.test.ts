@@ -239,8 +239,13 @@ hv-*
   // the database is where Fedora's rpm looks, not in Debian's ~/.rpmdb
   t.true(existsSync(join(root, 'usr/lib/sysimage/rpm/rpmdb.sqlite')));
   t.false(existsSync(join(root, 'root/.rpmdb')));
-  // dracut's config is in place before any kernel scriptlet could run dracut
+  // dracut's config is in place before any kernel scriptlet could run dracut, and so is the
+  // journal's, which the hvnode-live module copies into the initramfs
   t.true(existsSync(join(root, 'etc/dracut.conf.d/90-hvnode.conf')));
+  t.regex(
+    readFileSync(join(root, 'etc/systemd/journald.conf.d/90-hvnode.conf'), 'utf8'),
+    /^RuntimeMaxFileSize=1M$/m,
+  );
   // dnf's metadata went to the build's cache, not the host's /var/cache/dnf
   t.true(readdirSync(join(c.cacheDir, 'dnf', 'fedora-40-amd64')).some((f) => f.startsWith('local-')));
 

@@ -53,6 +53,23 @@ test('e2e: the default image is minimized, carries its manifests, and boots with
   const rpm = readFileSync(join(out, 'manifest.json'), 'utf8');
   for (const p of ['qemu-system-x86', 'libvirt-daemon-system', 'nodejs'])
     t.true(rpm.includes(`"${p}"`), `${p} in the manifest`);
+  // what the boot does not start or keep twice (kickstarts/partials/common-post.ks.hbs,
+  // builder/dracut/90-hvnode-journald.conf)
+  const paths = new Set((JSON.parse(rpm) as { files: { path: string }[] }).files.map((f) => f.path));
+  const units = '/etc/systemd/system';
+  for (const present of [
+    '/etc/systemd/journald.conf.d/90-hvnode.conf',
+    `${units}/run-rpc_pipefs.mount.d/hvnode.conf`,
+    `${units}/sockets.target.wants/rpcbind.socket`,
+    `${units}/multi-user.target.wants/libvirtd.service`,
+  ])
+    t.true(paths.has(present), `${present} in the image`);
+  for (const absent of [
+    '/var/log/journal',
+    `${units}/multi-user.target.wants/rpcbind.service`,
+    `${units}/sysinit.target.wants/lvm2-monitor.service`,
+  ])
+    t.false(paths.has(absent), `no ${absent} in the image`);
 
   // boot the ISO's own kernel and initrd with its default arguments + hvnode.selftest
   const { kernel, initrd, append } = await isoKernel(iso, base);

@@ -22,4 +22,8 @@ install() {
     inst_hook pre-mount 50 "$moddir/hvnode-overlay-dirs.sh"
     inst_hook pre-pivot 50 "$moddir/hvnode-machine-id.sh"
     inst_hook shutdown-emergency 50 "$moddir/hvnode-die-reboot.sh"
+    # the journal's settings the rootfs stage put into the image (builder/dracut/90-hvnode-journald.conf):
+    # the initramfs's journal stays in RAM after the switch to the image
+    [ -e /etc/systemd/journald.conf.d/90-hvnode.conf ] && inst_simple /etc/systemd/journald.conf.d/90-hvnode.conf
+    return 0
 }
