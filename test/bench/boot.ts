@@ -6,7 +6,7 @@
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { removeTree } from '../../builder/build/build.ts';
-import { type BootOptions, bootToReady, visibleText } from '../helpers/qemu.ts';
+import { type BootOptions, bootToReady, kernelStalls, visibleText } from '../helpers/qemu.ts';
 import { isoKernel, testIso } from '../helpers/test-iso.ts';
 import { hvnode, hvnodeBuild, NOT_BUILT, seedAptCache } from './hvnode.ts';
 import { fmtMiB, fmtSeconds, type Row, statusRow, timedRow } from './results.ts';
@@ -104,7 +104,7 @@ async function bootRows(path: BootPath, ctx: BenchContext): Promise<Row[]> {
       samples.push(r.marks.ready ?? r.seconds);
       if (r.marks.kernel !== undefined) kernel.push(r.marks.kernel);
       ctx.say(
-        `boot ${i + 1}: kernel at ${r.marks.kernel ?? '?'} s, ready at ${r.marks.ready ?? r.seconds} s`,
+        `boot ${i + 1}: kernel at ${r.marks.kernel ?? '?'} s, ready at ${r.marks.ready ?? r.seconds} s; ${kernelStalls(r.log)}`,
       );
     }
     return [
@@ -138,7 +138,7 @@ async function chainRows(ctx: BenchContext): Promise<Row[]> {
     ctx.say('building the default ISO (warm package cache)');
     const build = await hvnodeBuild('default', join(dir, 'out'), cache, join(dir, 'tmp'));
     const { kernel, initrd, append } = await isoKernel(build.report.iso, dir);
-    const runs: { ready: number; chain: string; mem: number; used: number }[] = [];
+    const runs: { ready: number; chain: string; mem: number; used: number; stalls: string }[] = [];
     for (let i = 0; i < ctx.runs; i++) {
       const serialLog = join(dir, `serial-${i}.log`);
       const r = await bootToReady({
@@ -167,9 +167,10 @@ async function chainRows(ctx: BenchContext): Promise<Row[]> {
       // the selftest runs in Node.js: what it holds itself is not the node's (free, as the peers
       // were measured, is a small C program)
       const mem = used - probe;
-      runs.push({ ready: r.marks.ready ?? r.seconds, chain, mem, used });
+      const stalls = kernelStalls(log);
+      runs.push({ ready: r.marks.ready ?? r.seconds, chain, mem, used, stalls });
       ctx.say(
-        `boot ${i + 1}: ready at ${r.marks.ready ?? r.seconds} s; ${used} MiB used, ${mem} without the selftest's own ${probe}; ${chain}`,
+        `boot ${i + 1}: ready at ${r.marks.ready ?? r.seconds} s; ${stalls}; ${used} MiB used, ${mem} without the selftest's own ${probe}; ${chain}`,
       );
     }
     const ready = summarize(runs.map((r) => r.ready));
@@ -179,7 +180,7 @@ async function chainRows(ctx: BenchContext): Promise<Row[]> {
     return [
       timedRow(section, 'default ISO to ready (its kernel + initrd + hvnode.selftest)', ready, {
         targetSeconds: READY_TARGET,
-        notes: `critical chain of the median boot: ${median?.chain}; ISO ${fmtMiB(build.report.isoBytes)}`,
+        notes: `critical chain of the median boot: ${median?.chain}; stalls: ${runs.map((r) => r.stalls).join(' / ')}; ISO ${fmtMiB(build.report.isoBytes)}`,
       }),
       {
         section,

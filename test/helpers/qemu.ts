@@ -65,6 +65,33 @@ export function readyLinesOf(log: string): string[] {
   return [...visibleText(log).matchAll(READY_RE)].map((m) => m[0].replace(/\r$/, ''));
 }
 
+/**
+ * How long the guest kernel's console log went silent and the stalls the kernel reported, e.g.
+ * `kernel log silent 15.0 s from 27.9 s; soft lockup 26 s (modprobe)`. Under TCG on the 2-core
+ * host most boots stall for 10-43 s right after the switch to the image, while udev loads modules
+ * (a CPU stuck in clear_page_erms; the kernel does not always report it), and that decides the
+ * boot's time: the boots without a stall had no silence longer than 3.5 s.
+ */
+export function kernelStalls(log: string): string {
+  const text = visibleText(log);
+  let silence = { seconds: 0, from: 0 };
+  let last: number | undefined;
+  for (const m of text.matchAll(/^\[\s*(\d+\.\d+)\]/gm)) {
+    const t = Number(m[1]);
+    if (last !== undefined && t - last > silence.seconds) silence = { seconds: t - last, from: last };
+    last = t;
+  }
+  const reported = [...text.matchAll(/soft lockup - CPU#\d+ stuck for (\d+)s! \[([^\]:]+)/g)].map(
+    (m) => `soft lockup ${m[1]} s (${m[2]})`,
+  );
+  const rcu = text.match(/rcu: INFO: \w+ (?:self-)?detected stalls?/g)?.length ?? 0;
+  if (rcu > 0) reported.push(`${rcu} RCU stall report${rcu > 1 ? 's' : ''}`);
+  return [
+    `kernel log silent ${silence.seconds.toFixed(1)} s from ${silence.from.toFixed(1)} s at most`,
+    ...reported,
+  ].join('; ');
+}
+
 /** QEMU's arguments for a boot (for a test that starts QEMU its own way, e.g. in a namespace). */
 export function qemuArgs(opts: BootOptions): string[] {
   return [
