@@ -21,7 +21,7 @@ test("a guest kernel's longest silence and the stalls it reports are named", (t)
   ].join('\n');
   t.is(
     kernelStalls(log),
-    'kernel log silent 24.6 s from 27.9 s at most; soft lockup 26 s (modprobe); 1 RCU stall report',
+    'kernel log silent 24.6 s from 27.9 s at most; soft lockup 26 s in modprobe; 1 RCU stall report',
   );
   t.is(
     kernelStalls('[    3.500000] Run /init\n[    4.000000] systemd[1]: started\nhvnode: ready 0.1.0 live\n'),

@@ -67,7 +67,7 @@ export function readyLinesOf(log: string): string[] {
 
 /**
  * How long the guest kernel's console log went silent and the stalls the kernel reported, e.g.
- * `kernel log silent 15.0 s from 27.9 s; soft lockup 26 s (modprobe)`. Under TCG on the 2-core
+ * `kernel log silent 15.0 s from 27.9 s at most; soft lockup 26 s in modprobe`. Under TCG on the 2-core
  * host most boots stall for 10-43 s right after the switch to the image, while udev loads modules
  * (a CPU stuck in clear_page_erms; the kernel does not always report it), and that decides the
  * boot's time: the boots without a stall had no silence longer than 3.5 s.
@@ -82,7 +82,7 @@ export function kernelStalls(log: string): string {
     last = t;
   }
   const reported = [...text.matchAll(/soft lockup - CPU#\d+ stuck for (\d+)s! \[([^\]:]+)/g)].map(
-    (m) => `soft lockup ${m[1]} s (${m[2]})`,
+    (m) => `soft lockup ${m[1]} s in ${m[2]}`,
   );
   const rcu = text.match(/rcu: INFO: \w+ (?:self-)?detected stalls?/g)?.length ?? 0;
   if (rcu > 0) reported.push(`${rcu} RCU stall report${rcu > 1 ? 's' : ''}`);
