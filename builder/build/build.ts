@@ -479,7 +479,8 @@ async function rootfsKey(ctx: BuildContext, plan: AptPlan): Promise<string | und
     metadata,
     mmdebstrap,
     dracut: hashFolder(join(ctx.repoDir, 'builder', 'dracut')),
-    // how the stage runs mmdebstrap (options and hooks) and makes the local initramfs
+    // how the stage runs mmdebstrap (options and hooks) and makes both initramfs (the field keeps
+    // its old name)
     recipe: hashInputs(readFileSync(join(ctx.repoDir, 'builder', 'rootfs', 'apt.ts'), 'utf8')),
     localInitrd: INITRD_RECIPE,
     epoch: ctx.env.SOURCE_DATE_EPOCH,
