@@ -180,8 +180,8 @@ export async function buildRootfs(ctx: BuildContext, plan: AptPlan, rootfs: stri
     // the package cache: .debs from earlier builds go in, new ones come back out
     `--setup-hook=mkdir -p "$1/var/cache/apt/archives" && find ${q(cache)} -maxdepth 1 -name '*.deb' -exec cp -l -t "$1/var/cache/apt/archives/" {} + 2>/dev/null || find ${q(cache)} -maxdepth 1 -name '*.deb' -exec cp -t "$1/var/cache/apt/archives/" {} +`,
     `--customize-hook=find "$1/var/cache/apt/archives" -maxdepth 1 -name '*.deb' -exec cp -n -t ${q(cache)} {} +`,
-    // dracut finds its configuration, our module and the journal's settings (which the module
-    // copies into the initramfs) in the image (the stage runs it after the packages are in)
+    // dracut finds its configuration and our module in the image (the stage runs it after the
+    // packages are in); the image's journal settings come from the same folder
     `--essential-hook=mkdir -p "$1/etc/dracut.conf.d" "$1/usr/lib/dracut/modules.d" "$1/${JOURNALD_DROPIN_DIR}" && cp ${q(join(dracutDir, '90-hvnode.conf'))} "$1/etc/dracut.conf.d/" && cp -r ${q(join(dracutDir, '90hvnode-live'))} "$1/usr/lib/dracut/modules.d/" && cp ${q(join(dracutDir, JOURNALD_DROPIN_SOURCE))} "$1/${JOURNALD_DROPIN_DIR}/${JOURNALD_DROPIN}"`,
   ];
   if (plan.exclude.length > 0) {

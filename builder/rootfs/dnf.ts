@@ -307,8 +307,8 @@ function missingPackagesError(err: HvError, plan: DnfPlan): HvError {
 }
 
 /**
- * dracut's configuration, our module and the journal's settings (which the module copies into the
- * initramfs), in place before a kernel package's scriptlets run dracut.
+ * dracut's configuration and our module, in place before a kernel package's scriptlets run dracut,
+ * and the image's journal settings from the same folder.
  */
 function seedDracut(ctx: BuildContext, root: string): void {
   const dracutDir = join(ctx.repoDir, 'builder', 'dracut');

@@ -1,7 +1,5 @@
 // What the rootfs stage puts into the image from builder/dracut/ before the packages' scripts run
-// dracut: besides dracut's configuration and the hvnode-live module, the journal's settings, which
-// the image keeps and the module copies into the initramfs (90hvnode-live/module-setup.sh names
-// the installed path too).
+// dracut: besides dracut's configuration and the hvnode-live module, the image's journal settings.
 
 /** The file in builder/dracut/. */
 export const JOURNALD_DROPIN_SOURCE = '90-hvnode-journald.conf';

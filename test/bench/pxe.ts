@@ -32,7 +32,7 @@ const DEADLINE = 600;
 const MARKS = {
   kernel: /Linux version \d/,
   /** the initramfs is done: the root (the ISO's squashfs, loop-mounted or fetched) is up */
-  root: /Reached target initrd-switch-root\.target/,
+  root: /dracut: Switching root/,
   /** hvnode-stateless.service starts (right when network-online.target is reached) */
   stateless: /Started hvnode-stateless/,
   applied: /hvnode: stateless: applied the bundle/,

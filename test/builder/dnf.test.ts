@@ -239,8 +239,8 @@ hv-*
   // the database is where Fedora's rpm looks, not in Debian's ~/.rpmdb
   t.true(existsSync(join(root, 'usr/lib/sysimage/rpm/rpmdb.sqlite')));
   t.false(existsSync(join(root, 'root/.rpmdb')));
-  // dracut's config is in place before any kernel scriptlet could run dracut, and so is the
-  // journal's, which the hvnode-live module copies into the initramfs
+  // dracut's config is in place before any kernel scriptlet could run dracut, and so are the
+  // image's journal settings
   t.true(existsSync(join(root, 'etc/dracut.conf.d/90-hvnode.conf')));
   t.regex(
     readFileSync(join(root, 'etc/systemd/journald.conf.d/90-hvnode.conf'), 'utf8'),

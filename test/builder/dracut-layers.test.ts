@@ -3,7 +3,7 @@
 // top), in a mount namespace whose /run is laid out as dmsquash-live leaves it at pre-mount
 // (the medium on /run/initramfs/live, the base mounted on /run/rootfsbase; /run shared as under
 // systemd), with getarg/getargbool/die/warn/info stand-ins for dracut-lib. The merged view is
-// checked, then a writable overlay is put on it as sysroot.mount does. The HTTP boot fetches the
+// checked, then a writable overlay is put on it as the overlayfs module's mount hook does. The HTTP boot fetches the
 // list and layers from a local HTTP server.
 
 import { once } from 'node:events';
@@ -64,7 +64,7 @@ src=$(grep " /run/hvnode/layers/${TOP_LAYER} " /proc/self/mounts | cut -d' ' -f1
 [ -z "$src" ] || losetup -n -O BACK-FILE "$src" > "$OUT/top-file"
 ls -A /run/initramfs/layers > "$OUT/ram" 2>/dev/null
 cp -R /run/rootfsbase "$OUT/merged"
-# what sysroot.mount does next: a writable overlay on /run/rootfsbase
+# what the overlayfs mount hook does next: a writable overlay on /run/rootfsbase
 mkdir -p /run/overlayfs /run/ovlwork /run/sysroot
 if mount -t overlay -o lowerdir=/run/rootfsbase,upperdir=/run/overlayfs,workdir=/run/ovlwork LiveOS_rootfs /run/sysroot; then
     echo w > /run/sysroot/written && rm /run/sysroot/c && ls -A /run/sysroot > "$OUT/sysroot"
@@ -316,14 +316,21 @@ test('the shell accepts the layer names LAYER_NAME accepts (dash, bash, UTF-8 lo
 });
 
 test('module-setup installs the hook at pre-mount with the kernel modules it needs', async (t) => {
+  const initdir = mkdtempSync('/var/tmp/hvnode-dracut-module-');
+  t.teardown(() => rmSync(initdir, { recursive: true, force: true }));
   const script = `inst_hook() { echo "hook $*"; }; inst_multiple() { echo "bin $*"; }; instmods() { echo "mods $*"; }
-moddir=/m; . "$1"; installkernel; install`;
-  const out = lines((await execa('bash', ['-c', script, 'bash', MODULE])).stdout);
+moddir=/m; initdir="$2"; . "$1"; installkernel; install`;
+  const out = lines((await execa('bash', ['-c', script, 'bash', MODULE, initdir])).stdout);
   t.true(out.includes('hook pre-mount 40 /m/hvnode-layers.sh'), out.join('\n'));
   const mods = out.find((l) => l.startsWith('mods '))?.split(' ') ?? [];
   for (const m of ['loop', 'squashfs', 'overlay']) t.true(mods.includes(m), m);
   const bins = out.find((l) => l.startsWith('bin '))?.split(' ') ?? [];
   for (const b of ['mount', 'umount', 'cp', 'grep', 'modprobe']) t.true(bins.includes(b), b);
+  // dracut's shell init mounts the overlay root only when the command line asks for it
+  t.is(
+    readFileSync(join(initdir, 'etc/cmdline.d/90-hvnode-live.conf'), 'utf8'),
+    'rd.live.overlay.overlayfs=1\n',
+  );
 });
 
 // --- HTTP boot: root=live:http://.../squashfs.img, the base fetched by livenet --------------

@@ -84,6 +84,10 @@ test('e2e: the default image is minimized, carries its manifests, and boots with
     alsoWaitFor: /hvnode: critical-chain hvnode-ready\.service/,
   });
   t.deepEqual(boot.readyLines, ['hvnode: ready 0.1.0 live']);
+  // the initramfs ran dracut's shell init (builder/dracut/90-hvnode.conf), not a systemd
+  const early = visibleText(readFileSync(join(base, 'serial.log'), 'utf8'));
+  t.regex(early, /dracut: Mounted root filesystem LiveOS_rootfs/);
+  t.notRegex(early, /Running in initrd/);
   // the selftest line follows the ready line
   let selftest = '';
   for (let i = 0; i < 60 && !selftest; i++) {

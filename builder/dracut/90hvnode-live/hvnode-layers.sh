@@ -1,10 +1,10 @@
 #!/bin/sh
 # An hvnode image can be several read-only squashfs layers stacked by overlayfs (LiveOS/layers
 # lists them, bottom first; see common/layers.ts), but dmsquash-live knows one: it mounts the
-# base, LiveOS/squashfs.img, at /run/rootfsbase, and sysroot.mount puts the writable overlay on
-# that. This pre-mount hook runs in between: it mounts the further layers and turns
-# /run/rootfsbase into a read-only overlay of all of them, so the unchanged sysroot.mount stacks
-# on the whole image (overlay depth 2). The list and layers come from the medium
+# base, LiveOS/squashfs.img, at /run/rootfsbase, and the overlayfs module's mount hook puts the
+# writable overlay on that. This pre-mount hook runs in between: it mounts the further layers and
+# turns /run/rootfsbase into a read-only overlay of all of them, so the unchanged mount hook
+# stacks on the whole image (overlay depth 2). The list and layers come from the medium
 # (/run/initramfs/live/LiveOS; copied to RAM with rd.live.ram), or, for an HTTP boot
 # (root=live:http://.../squashfs.img, fetched by livenet), from beside that URL, into RAM.
 # Without a list (one layer: --single-layer and older images) it does nothing.
@@ -147,7 +147,7 @@ hvl_stack() {
         mkdir -p "$HVL_RAM" && cp "$list" "$HVL_RAM/layers"
     fi
     # the base, mounted by dmsquash-live, goes beside the others (a bind: --move is refused
-    # under the shared /run of a systemd initramfs)
+    # under a shared /run)
     mkdir -p "$HVL_MNT/$HVL_BASE"
     mount -n --bind /run/rootfsbase "$HVL_MNT/$HVL_BASE" && umount -n /run/rootfsbase || {
         die "hvnode: cannot move the base layer from /run/rootfsbase to $HVL_MNT/$HVL_BASE"

@@ -17,13 +17,14 @@ installkernel() {
 
 install() {
     inst_multiple mkdir sed sync sleep cat cp mv rm rmdir grep mount umount modprobe
-    # after dmsquash-live mounted the base on /run/rootfsbase, before sysroot.mount
+    # after dmsquash-live mounted the base on /run/rootfsbase, before the root is mounted on it
     inst_hook pre-mount 40 "$moddir/hvnode-layers.sh"
-    inst_hook pre-mount 50 "$moddir/hvnode-overlay-dirs.sh"
     inst_hook pre-pivot 50 "$moddir/hvnode-machine-id.sh"
     inst_hook shutdown-emergency 50 "$moddir/hvnode-die-reboot.sh"
-    # the journal's settings the rootfs stage put into the image (builder/dracut/90-hvnode-journald.conf):
-    # the initramfs's journal stays in RAM after the switch to the image
-    [ -e /etc/systemd/journald.conf.d/90-hvnode.conf ] && inst_simple /etc/systemd/journald.conf.d/90-hvnode.conf
+    # The image's squashfs holds the root tree itself, so the root is always an overlay on it.
+    # dmsquash-live sees that, but in dracut's shell init (90-hvnode.conf: no systemd in the
+    # initramfs) only this argument has the overlayfs module's mount hook mount it on $NEWROOT.
+    mkdir -p "$initdir/etc/cmdline.d"
+    echo "rd.live.overlay.overlayfs=1" > "$initdir/etc/cmdline.d/90-hvnode-live.conf"
     return 0
 }
