@@ -67,10 +67,10 @@ export function readyLinesOf(log: string): string[] {
 
 /**
  * How long the guest kernel's console log went silent and the stalls the kernel reported, e.g.
- * `kernel log silent 15.0 s from 27.9 s at most; soft lockup 26 s in modprobe`. Under TCG on the 2-core
- * host most boots stall for 10-43 s right after the switch to the image, while udev loads modules
- * (a CPU stuck in clear_page_erms; the kernel does not always report it), and that decides the
- * boot's time: the boots without a stall had no silence longer than 3.5 s.
+ * `kernel log silent 15.0 s from 27.9 s at most; soft lockup 26 s in modprobe`. With QEMU's
+ * default translation cache most boots under TCG on the 2-core host stalled for 10-43 s right
+ * after the switch to the image (see TCG_ACCEL); a stall the kernel does not report shows as a
+ * long silence before the ready line.
  */
 export function kernelStalls(log: string): string {
   const text = visibleText(log);
@@ -92,13 +92,28 @@ export function kernelStalls(log: string): string {
   ].join('; ');
 }
 
+/**
+ * TCG with a 128 MiB translation cache instead of QEMU's 1 GiB. QEMU keeps a guest page that held
+ * code it translated marked as code until each translation on it is invalidated, and every guest
+ * write to such a page takes its self-modifying-code path (QEMU 7.2 locks the page and walks its
+ * translations, per store). A guest rewrites many such pages right after the switch to the image:
+ * the initramfs's programs ran from pages that are freed then and handed out again at once (module
+ * loading, process creation, the page cache), and clearing or filling each one byte by byte took
+ * the boot's CPU for 10-43 s (a `soft lockup` or `rcu_preempt self-detected stall` in
+ * clear_page_erms; perf on the host: page_collection_lock and its callers were most of QEMU's time
+ * then). A smaller cache is flushed whole now and then, which drops those translations: five of
+ * five boots of the default ISO with it reached ready in 32-35 s, four of four without it
+ * stalled (74-81 s). (KVM and hardware have no such path.)
+ */
+export const TCG_ACCEL = 'tcg,thread=multi,tb-size=128';
+
 /** QEMU's arguments for a boot (for a test that starts QEMU its own way, e.g. in a namespace). */
 export function qemuArgs(opts: BootOptions): string[] {
   return [
     '-machine',
     'q35',
     '-accel',
-    'tcg,thread=multi',
+    TCG_ACCEL,
     '-cpu',
     'max',
     '-smp',
