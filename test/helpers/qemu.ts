@@ -101,10 +101,11 @@ export function kernelStalls(log: string): string {
  * loading, process creation, the page cache), and clearing or filling each one byte by byte took
  * the boot's CPU for 10-43 s (a `soft lockup` or `rcu_preempt self-detected stall` in
  * clear_page_erms; perf on the host then: a fifth of QEMU's samples in page_collection_lock, most
- * of the rest in QEMU code beside it, almost none in translation). A smaller cache is flushed whole now and then, which drops those translations. Without
- * it, 7 of 9 boots of the default ISO stalled (ready at 74-81 s, against 36-38 s for the other two);
- * with it (64, 128 or 256 MiB), none of the 25 boots since did, and the default ISO was ready in
- * 31-35 s (128 MiB: 31-32 s). KVM and hardware have no such path.
+ * of the rest in QEMU code beside it, almost none in translation). A smaller cache is flushed
+ * whole now and then, which drops those translations. Without it, 7 of 9 boots of the default ISO
+ * stalled (ready at 74-81 s, against 36-38 s for the other two); with it (64, 128 or 256 MiB),
+ * none of the 25 boots since did, and the default ISO was ready in 31-35 s (128 MiB: 31-32 s).
+ * KVM and hardware have no such path.
  */
 export const TCG_ACCEL = 'tcg,thread=multi,tb-size=128';
 
