@@ -1,10 +1,10 @@
 // The dracut hook that stacks a layered image (builder/dracut/90hvnode-live/hvnode-layers.sh),
 // run for real: squashfs layers made with mksquashfs (a whiteout and an opaque folder in the
 // top), in a mount namespace whose /run is laid out as dmsquash-live leaves it at pre-mount
-// (the medium on /run/initramfs/live, the base mounted on /run/rootfsbase; /run shared as under
-// systemd), with getarg/getargbool/die/warn/info stand-ins for dracut-lib. The merged view is
-// checked, then a writable overlay is put on it as the overlayfs module's mount hook does. The HTTP boot fetches the
-// list and layers from a local HTTP server.
+// (the medium on /run/initramfs/live, the base mounted on /run/rootfsbase; /run shared, which
+// refuses more than dracut's shell init does), with getarg/getargbool/die/warn/info stand-ins for
+// dracut-lib. The merged view is checked, then a writable overlay is put on it as the overlayfs
+// module's mount hook does. The HTTP boot fetches the list and layers from a local HTTP server.
 
 import { once } from 'node:events';
 import {
