@@ -75,6 +75,12 @@ test.serial(
     const { ip, net, admin, nodeView, putBundle, registrations, version, configUrl } = site;
     const boot = (node: SiteNode, tap: string, log: string) =>
       site.boot(node, { tap, serialLog: join(tmp, log) });
+    // a node reports its last step to the server after it says the ready line (stateless/run.ts)
+    const readyStatus = (node: SiteNode) =>
+      until(`${node.host} reported ready`, 60, async () => {
+        const v = await nodeView(node.mac);
+        return v?.status?.step === 'ready' ? v.status : undefined;
+      });
 
     // what pxelinux will get for A: its image, its MAC, where its bundle is and whose key signs it
     const key = (await admin('key'))
@@ -121,9 +127,9 @@ test.serial(
     );
     t.is(aRegistered.name, NODES.a.host, 'registered under the bundle host name');
     t.regex(aRegistered.address ?? '', new RegExp(`^${SUBNET.replace(/\./g, '\\.')}\\.\\d+$`));
-    const aView = await nodeView(NODES.a.mac);
-    t.like(aView?.status, { step: 'ready', state: 'ok' }, 'the server lists A as ready');
-    t.is(aView?.status?.address, aRegistered.address);
+    const aStatus = await readyStatus(NODES.a);
+    t.like(aStatus, { step: 'ready', state: 'ok' }, 'the server lists A as ready');
+    t.is<string | undefined, string | undefined>(aStatus.address, aRegistered.address);
     a.stop();
 
     // B: waits for its bundle, says why, the server lists the reason
@@ -150,7 +156,7 @@ test.serial(
     const bRegistered = await site.registered(NODES.b, 30);
     t.is(bRegistered.name, NODES.b.host, 'B registered under its own host name');
     t.regex(b.log(), /hostname node-b\.e2e\.test, overlay \/etc\/hvnode-e2e\/who/);
-    t.like((await nodeView(NODES.b.mac))?.status, { step: 'ready', state: 'ok' });
+    t.like(await readyStatus(NODES.b), { step: 'ready', state: 'ok' });
     b.stop();
 
     await c.waitSerial(
