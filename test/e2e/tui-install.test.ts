@@ -32,6 +32,8 @@ const HOSTNAME = 'tui-node.example.com';
 const PASSWORD = 'Serial-Tui-42';
 /** Under TCG: boot to the first screen, and a disk boot to the ready line. */
 const BOOT_SECONDS = 420;
+/** A page drawn over the serial line is read once it has stood still this long (Tmux.waitFor). */
+const SETTLE_MS = 1000;
 
 /** `s` as a regular expression matching itself. */
 const re = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -89,7 +91,7 @@ test.serial(
     let s = await live.waitFor(/^hvnode \S+: press Enter to start the installer/m, BOOT_SECONDS);
     t.notRegex(s, /login: $/m, 'no login prompt while the installer is offered');
     await live.keys('Enter');
-    s = await live.waitFor(/Install hvnode \S+/, 120);
+    s = await live.waitFor(/Install hvnode \S+/, 120, SETTLE_MS);
     const firstScreen = Date.now();
     saveScreen('Welcome', s);
     const version = /Install hvnode (\S+)/.exec(s)?.[1] ?? '';
@@ -101,19 +103,19 @@ test.serial(
     await live.keys('Enter');
     await live.waitFor('Keyboard Layout Selection');
     await live.keys('Enter');
-    s = await live.waitFor('Please select the disk');
+    s = await live.waitFor('Please select the disk', 20, SETTLE_MS);
     t.regex(s, /\(\*\) \/dev\/vda\s/, 'the blank virtio disk is preselected');
     await live.keys('Enter');
     await live.waitFor('select other disks to add');
     await live.keys('Tab', 'Enter');
-    s = await live.waitFor('Root & RootBackup:');
+    s = await live.waitFor('Root & RootBackup:', 20, SETTLE_MS);
     saveScreen('Storage sizes', s);
     // the defaults are kept (Swap by oVirt's formula for what the guest's kernel reports as RAM)
     t.regex(s, /Root & RootBackup:\s+\[\d+/);
     await live.keys('Tab', 'Tab', 'Tab', 'Tab', 'Tab', 'Enter');
     await live.waitFor('Require a password for local console access');
     await live.keys(`text:${HOSTNAME}`, 'Tab', `text:${PASSWORD}`, 'Tab', `text:${PASSWORD}`, 'Tab', 'Enter');
-    s = await live.waitFor(/Nothing has been written yet[\s\S]*HostVG/, 120);
+    s = await live.waitFor(/Nothing has been written yet[\s\S]*HostVG/, 120, SETTLE_MS);
     t.regex(s, /\/dev\/vda/);
     await live.keys('Enter');
     s = await live.waitFor(/Finished|Failed/, 600);

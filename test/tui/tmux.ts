@@ -42,16 +42,26 @@ export class Tmux {
     return (await execa('tmux', args)).stdout;
   }
 
-  /** Waits until the screen shows `what`; fails with the last screen after `seconds`. */
-  async waitFor(what: string | RegExp, seconds = 20): Promise<string> {
+  /**
+   * Waits until the screen shows `what`; fails with the last screen after `seconds`. With
+   * `settleMs`, also until the screen has not changed for that long: a program drawing over a
+   * serial line shows a new page's first lines while the old page's are still below them.
+   */
+  async waitFor(what: string | RegExp, seconds = 20, settleMs = 0): Promise<string> {
     const deadline = Date.now() + seconds * 1000;
+    const shows = (screen: string) => (typeof what === 'string' ? screen.includes(what) : what.test(screen));
     let last = '';
+    let since = 0;
     while (Date.now() < deadline) {
-      last = await this.screen();
-      if (typeof what === 'string' ? last.includes(what) : what.test(last)) return last;
+      const screen = await this.screen();
+      if (screen !== last) since = Date.now();
+      last = screen;
+      if (shows(screen) && Date.now() - since >= settleMs) return screen;
       await new Promise((r) => setTimeout(r, 100));
     }
-    throw new Error(`the screen did not show ${String(what)} within ${seconds} s; it shows:\n${last}`);
+    throw new Error(
+      `the screen did not show ${String(what)}${settleMs ? ` and stay still for ${settleMs} ms` : ''} within ${seconds} s; it shows:\n${last}`,
+    );
   }
 
   /** Keys as tmux names them (Tab, Enter, Down, BTab, Space) or literal text with `text:`. */
