@@ -107,7 +107,7 @@ export function kernelStalls(log: string): string {
  * none of the 25 boots since did, and the default ISO was ready in 31-35 s (128 MiB: 31-32 s).
  * KVM and hardware have no such path.
  */
-export const TCG_ACCEL = 'tcg,thread=multi,tb-size=128';
+const TCG_ACCEL = 'tcg,thread=multi,tb-size=128';
 
 /** QEMU's arguments for a boot (for a test that starts QEMU its own way, e.g. in a namespace). */
 export function qemuArgs(opts: BootOptions): string[] {
